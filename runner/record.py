@@ -1,0 +1,188 @@
+"""Typed run records: what a drill run observed, the single input of every report writer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_SCHEMA_VERSION = "1.0"
+
+
+class Verdict(StrEnum):
+    """Outcome of a drill or a whole run."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"  # the environment, not the Draft flow, broke; the run exits 3
+    SKIPPED = "skipped"  # not run: --fail-fast after a failure, or the backend cannot inject this fault
+
+
+class Phase(StrEnum):
+    """Phases of one drill, in order."""
+
+    PREPARE = "prepare"
+    STEADY = "steady"
+    INJECT = "inject"
+    OBSERVE = "observe"
+    RECOVER = "recover"
+    VERIFY = "verify"
+
+
+class MilestoneName(StrEnum):
+    """Restore milestones, in the order they are expected."""
+
+    SERVICE_UP = "service_up"
+    HEALTH_VERSIONS = "health_versions"
+    SCHEMA_READY = "schema_ready"
+    PREFLIGHT_READY = "preflight_ready"
+    FIRST_ENRICHED_DRAFT = "first_enriched_draft"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Sample(_Record):
+    """One Draft request made by the probe."""
+
+    t_s: float = Field(description="seconds since the drill started (monotonic)")
+    phase: Phase
+    http_status: int | None
+    ok: bool = Field(description="the Draft was answered: HTTP 200 with a non-empty draft")
+    applied: bool = Field(description="enrichment.applied")
+    fallback_reason: str | None
+    machine_error_code: str | None
+    preflight_status: str | None
+    latency_ms: float
+    error: str | None = None
+
+
+class PhaseSpan(_Record):
+    """When a phase ran, in seconds since the drill started."""
+
+    phase: Phase
+    start_s: float
+    end_s: float
+
+
+class LatencyStats(_Record):
+    """Latency of Draft samples in milliseconds."""
+
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+
+
+class PhaseSummary(_Record):
+    """What the probe saw during one phase."""
+
+    phase: Phase
+    samples: int
+    answered: int
+    availability: float = Field(description="answered / samples, 1.0 when there were no samples")
+    enriched: int
+    latency: LatencyStats | None
+    fallback_reasons: dict[str, int]
+    machine_error_codes: dict[str, int]
+
+
+class Assertion(_Record):
+    """One check of the drill, with what was expected and what was observed."""
+
+    name: str
+    phase: Phase
+    expected: str
+    observed: str
+    passed: bool
+
+
+class Milestone(_Record):
+    """A restore milestone: seconds after the restore started, or None if never reached."""
+
+    name: MilestoneName
+    at_s: float | None
+
+
+class TimeToRestore(_Record):
+    """Restore timing: from the rollback (or fault removal) to the first enriched Draft."""
+
+    kind: str = Field(description="rollback or remove_fault")
+    target_release: str
+    started_s: float = Field(description="seconds since the drill started")
+    total_s: float | None
+    budget_s: float
+    within_budget: bool
+    milestones: list[Milestone]
+
+
+class FaultWindow(_Record):
+    """The injected fault and when it was active, seconds since the drill started."""
+
+    kind: str
+    description: str
+    start_s: float
+    end_s: float
+
+
+class DrillResult(_Record):
+    """Everything one drill observed and decided."""
+
+    name: str
+    description: str
+    suites: list[str]
+    file: str
+    verdict: Verdict
+    reason: str = Field(description="one line: why it passed, failed or was skipped")
+    started_at: str = Field(description="UTC, ISO 8601")
+    duration_s: float
+    fault: dict[str, Any]
+    fault_window: FaultWindow | None
+    consumer: dict[str, str]
+    phases: list[PhaseSpan]
+    probe: list[PhaseSummary]
+    fallback_reasons: dict[str, int] = Field(description="fallback reasons seen while the fault was on")
+    latency_bound_ms: float
+    assertions: list[Assertion]
+    time_to_restore: TimeToRestore | None
+    samples: list[Sample]
+
+    @property
+    def time_to_restore_s(self) -> float | None:
+        """Seconds to the first enriched Draft after the restore started, if measured."""
+        return self.time_to_restore.total_s if self.time_to_restore else None
+
+
+class PinInfo(_Record):
+    """The pin a run used as its baseline."""
+
+    source: str
+    release_tag: str
+    commit_sha: str
+    expected_service_contract_version: str
+    expected_api_contract_version: str
+    expected_producer_manifest_sha256: str | None
+    pin_file_sha256: str
+
+
+class RunRecord(_Record):
+    """One invocation of `mkdrill run`: the evidence bundle every report is rendered from."""
+
+    schema_version: str = REPORT_SCHEMA_VERSION
+    run_id: str
+    tool_version: str
+    started_at: str
+    finished_at: str | None
+    host: dict[str, str]
+    backend: str
+    toxiproxy: str
+    suite: str | None
+    verdict: Verdict
+    reason: str
+    pin: PinInfo
+    releases: dict[str, str] = Field(description="role -> release tag: baseline, candidate")
+    images: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, str] = Field(default_factory=dict)
+    drills: list[DrillResult]
