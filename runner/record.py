@@ -58,6 +58,7 @@ class Sample(_Record):
     preflight_status: str | None
     latency_ms: float
     error: str | None = None
+    message: str | None = Field(default=None, description="the enrichment message when it fell back")
 
 
 class PhaseSpan(_Record):
