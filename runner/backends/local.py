@@ -1,0 +1,314 @@
+"""The embedded default: MemoryKernel, Toxiproxy and the Draft consumer as processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from runner.backends.base import ConsumerSettings, DatabaseState, Endpoints, Environment, ServiceStatus
+from runner.backends.processes import ManagedProcess, start_service, write_state
+from runner.errors import EnvironmentProblem
+from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+BLACKHOLE_TOXICS = ("mkdrill_network_cut_up", "mkdrill_network_cut_down")
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port the kernel just handed out; free again once this returns."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalEnvironment(Environment):
+    """Processes on loopback with ephemeral ports. `down()` stops all of them and removes their files."""
+
+    kind = "local"
+
+    def __init__(self, state_dir: Path, run_id: str, toxiproxy_url: str | None = None) -> None:
+        self._state_dir = state_dir
+        self._run_id = run_id
+        self._scratch = state_dir / run_id
+        self._external_toxiproxy = toxiproxy_url
+        self._processes: dict[str, ManagedProcess] = {}
+        self._toxiproxy: ToxiproxyControl | None = None
+        self._toxiproxy_kind = "embedded"
+        self._proxy_name = f"mkdrill_{run_id}_memorykernel"
+        self._proxy_listen = ""
+        self._mk_port = 0
+        self._release = ""
+        self._consumer: ConsumerSettings | None = None
+        self._consumer_port = 0
+        self._responder: object | None = None
+        self._http = httpx.Client(timeout=2.0)
+
+    # Lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def state_file(self) -> Path:
+        return self._state_dir / f"{self._run_id}.json"
+
+    def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        self._start_toxiproxy()
+        self.start_memorykernel(release)
+        assert self._toxiproxy is not None
+        self._proxy_listen = self._toxiproxy.ensure_proxy(
+            self._proxy_name, f"{LOOPBACK}:{free_port()}", self.memorykernel_upstream()
+        )
+        self._start_consumer(consumer)
+        self._save_state()
+        return self.endpoints()
+
+    def endpoints(self) -> Endpoints:
+        """Where the runner reaches each service."""
+        return Endpoints(
+            consumer_url=self._processes["assistsupport"].url,
+            memorykernel_url=f"http://{LOOPBACK}:{self._mk_port}",
+            toxiproxy_url=self._toxiproxy.api_url if self._toxiproxy else "",
+            proxy_name=self._proxy_name,
+        )
+
+    def down(self) -> None:
+        self.stop_responder()
+        for name in ("assistsupport", "memorykernel", "toxiproxy"):
+            process = self._processes.pop(name, None)
+            if process is not None:
+                process.stop()
+        if self._external_toxiproxy and self._toxiproxy is not None:
+            with contextlib.suppress(Exception):
+                self._toxiproxy.delete_proxy(self._proxy_name)
+        self._http.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for name, process in self._processes.items():
+            state = "running" if process.running() else f"exited ({process.process.returncode})"
+            rows.append(ServiceStatus(name, state, f"{process.url} pid {process.pid}"))
+        return rows
+
+    @property
+    def toxiproxy_kind(self) -> str:
+        return self._toxiproxy_kind
+
+    def scratch_dir(self) -> Path | None:
+        return self._scratch
+
+    def _save_state(self) -> None:
+        extra = {"run_id": self._run_id, "proxy": self._proxy_name, "toxiproxy_url": self._toxiproxy.api_url if self._toxiproxy else ""}
+        write_state(self.state_file, os.getpid(), list(self._processes.values()), extra)
+
+    def _log(self, name: str) -> Path:
+        return self._scratch / f"{name}.log"
+
+    def _start_toxiproxy(self) -> None:
+        if self._external_toxiproxy:
+            self._toxiproxy = ToxiproxyControl(self._external_toxiproxy)
+            self._toxiproxy_kind = f"external {self._external_toxiproxy} ({self._toxiproxy.version()})"
+            return
+        binary = find_toxiproxy_server()
+        if binary:
+            port = free_port()
+            process = _start_real_toxiproxy(binary, port, self._log("toxiproxy"))
+            self._processes["toxiproxy"] = process
+            self._toxiproxy = ToxiproxyControl(process.url)
+            self._toxiproxy_kind = f"toxiproxy-server {self._toxiproxy.version()}"
+        else:
+            process = start_service("toxiproxy", ["toxiproxy", "--host", LOOPBACK, "--port", "0"], self._log("toxiproxy"))
+            self._processes["toxiproxy"] = process
+            self._toxiproxy = ToxiproxyControl(process.url)
+            self._toxiproxy_kind = "embedded"
+        self._save_state()
+
+    # MemoryKernel ------------------------------------------------------------------------------
+
+    @property
+    def memorykernel_release(self) -> str:
+        return self._release
+
+    def memorykernel_upstream(self) -> str:
+        return f"{LOOPBACK}:{self._mk_port}"
+
+    def _database_path(self, database: DatabaseState) -> Path:
+        normal = self._scratch / "memorykernel.sqlite3"
+        if database == "normal":
+            return normal
+        if database == "directory":
+            path = self._scratch / "db-is-a-directory"
+            path.mkdir(exist_ok=True)
+            return path
+        if database == "corrupt":
+            path = self._scratch / "corrupt.sqlite3"
+            path.write_bytes(b"this is not an SQLite database\n" * 64)
+            return path
+        return self._scratch / "no-such-parent" / "memorykernel.sqlite3"
+
+    def start_memorykernel(self, release: str, database: DatabaseState = "normal") -> None:
+        current = self._processes.pop("memorykernel", None)
+        if current is not None:
+            current.stop()
+        port = self._mk_port or 0
+        args = ["memorykernel", "--release", release, "--host", LOOPBACK, "--port", str(port),
+                "--db", str(self._database_path(database))]
+        process = _start_retrying_port(lambda: start_service("memorykernel", args, self._log("memorykernel")))
+        self._processes["memorykernel"] = process
+        self._mk_port = int(process.url.rsplit(":", 1)[1])
+        self._release = release
+        self._save_state()
+
+    def _memorykernel(self) -> ManagedProcess | None:
+        return self._processes.get("memorykernel")
+
+    def stop_memorykernel(self) -> None:
+        process = self._memorykernel()
+        if process is not None:
+            process.stop()
+
+    def kill_memorykernel(self) -> None:
+        process = self._memorykernel()
+        if process is not None:
+            process.kill()
+
+    def pause_memorykernel(self) -> None:
+        process = self._memorykernel()
+        if process is not None:
+            process.signal(19)  # SIGSTOP
+
+    def unpause_memorykernel(self) -> None:
+        process = self._memorykernel()
+        if process is not None:
+            process.signal(18)  # SIGCONT
+
+    def run_sql(self, statement: str) -> None:
+        path = self._database_path("normal")
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=5.0)) as db:
+                db.execute(statement)
+                db.commit()
+        except sqlite3.Error as exc:
+            raise EnvironmentProblem(f"SQL on {path} failed: {exc}") from exc
+
+    def disconnect_network(self) -> None:
+        # No network namespace locally: a blackhole in both directions looks the same to the consumer.
+        assert self._toxiproxy is not None
+        for name, stream in zip(BLACKHOLE_TOXICS, ("upstream", "downstream"), strict=True):
+            self._toxiproxy.add_toxic(self._proxy_name, "timeout", stream, {"timeout": 0}, name=name)
+
+    def reconnect_network(self) -> None:
+        if self._toxiproxy is None:
+            return
+        for name in BLACKHOLE_TOXICS:
+            self._toxiproxy.remove_toxic(self._proxy_name, name)
+
+    # Consumer ----------------------------------------------------------------------------------
+
+    def _start_consumer(self, consumer: ConsumerSettings) -> None:
+        env = {
+            "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": f"http://{self._proxy_listen}",
+            **consumer.env,
+        }
+        args = ["assistsupport", "--pin", str(consumer.pin.source), "--host", LOOPBACK,
+                "--port", str(self._consumer_port), "--ask-body", consumer.ask_body,
+                "--enrichment", consumer.enrichment]
+        process = _start_retrying_port(
+            lambda: _with_env(env, lambda: start_service("assistsupport", args, self._log("assistsupport")))
+        )
+        self._processes["assistsupport"] = process
+        self._consumer_port = int(process.url.rsplit(":", 1)[1])
+        self._consumer = consumer
+        self._save_state()
+
+    def restart_consumer(self, consumer: ConsumerSettings) -> None:
+        current = self._processes.pop("assistsupport", None)
+        if current is not None:
+            current.stop()
+        self._start_consumer(consumer)
+
+    def set_consumer_env(self, values: dict[str, str | None]) -> None:
+        url = self._processes["assistsupport"].url + "/v1/admin/env"
+        try:
+            self._http.post(url, json=values).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise EnvironmentProblem(f"cannot set consumer env at {url}: {exc}") from exc
+
+    # Responder ---------------------------------------------------------------------------------
+
+    def start_responder(self, mode: str) -> str:
+        from runner.faults.responder import FaultResponder
+
+        self.stop_responder()
+        responder = FaultResponder(f"http://{self.memorykernel_upstream()}", mode, host=LOOPBACK, port=0)
+        responder.start()
+        self._responder = responder
+        return f"{LOOPBACK}:{responder.port}"
+
+    def stop_responder(self) -> None:
+        responder, self._responder = self._responder, None
+        if responder is not None:
+            responder.stop()  # type: ignore[attr-defined]
+
+    @property
+    def toxiproxy(self) -> ToxiproxyControl:
+        """The Toxiproxy API in front of MemoryKernel."""
+        assert self._toxiproxy is not None, "environment is not up"
+        return self._toxiproxy
+
+
+def _with_env(env: dict[str, str], action: Callable[[], ManagedProcess]) -> ManagedProcess:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return action()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _start_retrying_port(start: Callable[[], ManagedProcess]) -> ManagedProcess:
+    """A restart on the same port can race the kernel releasing it: retry briefly."""
+    deadline = time.monotonic() + 3.0
+    while True:
+        try:
+            return start()
+        except EnvironmentProblem as exc:
+            if "in use" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _start_real_toxiproxy(binary: str, port: int, log_path: Path) -> ManagedProcess:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [binary, "-host", LOOPBACK, "-port", str(port)],
+            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    url = f"http://{LOOPBACK}:{port}"
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/version", timeout=0.5).status_code == 200:
+                return ManagedProcess("toxiproxy", [binary], process, url, log_path)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise EnvironmentProblem(f"{binary} did not answer on {url}/version within 10 s (log: {log_path})")

@@ -1,0 +1,185 @@
+"""Child processes of the local backend: start with a ready-line deadline, stop, kill, freeze, sweep."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import DefinitionError, EnvironmentProblem
+
+log = logging.getLogger(__name__)
+
+READY_LINE = re.compile(rb"listening on (http://\S+)")
+EXIT_BAD_INPUT = 2
+
+
+@dataclass
+class ManagedProcess:
+    """One service process started by mkdrill, with the URL it announced once ready."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        """Send a signal if the process still runs."""
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def stop(self, grace_s: float = 3.0) -> None:
+        """SIGTERM (after SIGCONT, in case it is frozen), then SIGKILL after `grace_s`. Idempotent."""
+        if not self.running():
+            self._reap()
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL and reap. Idempotent."""
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5.0)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def start_service(name: str, args: list[str], log_path: Path, *, ready_timeout_s: float = 10.0) -> ManagedProcess:
+    """Start `python -m runner serve ...` (or any argv) and wait for its `listening on URL` line."""
+    argv = [sys.executable, "-m", "runner", "serve", *args] if args and not args[0].startswith("/") else args
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("ab")
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # our own cleanup decides when it ends, not the terminal's ^C
+        )
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot start {name} ({argv[0]}): {exc}") from exc
+    finally:
+        log_file.close()
+    url = _read_ready_line(name, process, log_path, ready_timeout_s)
+    return ManagedProcess(name, argv, process, url, log_path)
+
+
+def _read_ready_line(name: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    buffer = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while True:
+            match = READY_LINE.search(buffer)
+            if match:
+                return match.group(1).decode()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if selector.select(timeout=remaining):
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                buffer += chunk
+    code = process.poll()
+    if code is None:
+        process.kill()
+        process.wait()
+    reason = _last_log_line(log_path) or "no output"
+    if code == EXIT_BAD_INPUT:
+        raise DefinitionError(f"{name}: {reason}")
+    how = f"exited with code {code}" if code is not None else f"was not ready after {timeout_s:.0f} s"
+    raise EnvironmentProblem(f"{name} {how}: {reason} (log: {log_path})")
+
+
+def _last_log_line(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1].removeprefix("mkdrill: ")
+    return ""
+
+
+# State files let `mkdrill env reset` (or the next run) sweep what a killed runner left behind.
+
+
+def write_state(path: Path, owner_pid: int, processes: list[ManagedProcess], extra: dict[str, str]) -> None:
+    """Atomically record the processes of one environment."""
+    data = {
+        "owner_pid": owner_pid,
+        "processes": [{"name": p.name, "pid": p.pid, "start_time": process_start_time(p.pid)} for p in processes],
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def process_start_time(pid: int) -> str:
+    """The kernel's start time of `pid` (guards against killing a reused pid); '' if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (zombies count as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def sweep_state(path: Path) -> list[str]:
+    """Kill the processes a state file names (if they are still the same processes); remove the file."""
+    removed: list[str] = []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return removed
+    for entry in data.get("processes", []):
+        pid = int(entry.get("pid", 0))
+        if pid <= 0 or not pid_alive(pid):
+            continue
+        if entry.get("start_time") and process_start_time(pid) != entry["start_time"]:
+            continue  # the pid was reused by someone else's process
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        removed.append(f"process {entry.get('name')} (pid {pid})")
+    path.unlink(missing_ok=True)
+    return removed

@@ -1,0 +1,304 @@
+"""One drill, phase by phase: steady state → inject → observe → recover → verify, undo always run."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from runner.backends.base import ConsumerSettings
+from runner.clock import Clock
+from runner.errors import DrillError, Interrupted
+from runner.evaluate import fault_assertions, restore_assertion, steady_assertion, summarize
+from runner.faults.catalog import FaultContext, describe, inject
+from runner.loader import LoadedDrill
+from runner.probes.draft import Probe
+from runner.probes.sampler import Sampler, TimedSample
+from runner.record import (
+    Assertion,
+    DrillResult,
+    FaultWindow,
+    Milestone,
+    Phase,
+    PhaseSpan,
+    Sample,
+    TimeToRestore,
+    Verdict,
+)
+from runner.restore import MilestoneWatch
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_VAR = "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS"
+CALLS_PER_DRAFT = 3  # health, schema-version, ask: each bounded by the consumer timeout
+LATENCY_MARGIN_MS = 250.0
+RESTORE_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    """Run-wide knobs every drill shares."""
+
+    rate_hz: float = 25.0
+    steady_needed: int = 5
+    steady_timeout_s: float = 10.0
+    consumer_timeout_ms: int = 500
+
+
+PhaseListener = Callable[[str, Phase], None]
+
+
+def latency_bound_ms(loaded: LoadedDrill, settings: DrillSettings) -> float:
+    """The drill's Draft latency bound: explicit, or derived from the consumer timeout × calls per Draft."""
+    bound = loaded.drill.expect.latency_bound_ms
+    if bound != "auto":
+        return float(bound)
+    timeout = loaded.drill.consumer.timeout_ms or settings.consumer_timeout_ms
+    return CALLS_PER_DRAFT * max(timeout, 100) + LATENCY_MARGIN_MS
+
+
+class DrillRun:
+    """Runs one drill against an environment that is up and at the baseline release."""
+
+    def __init__(
+        self,
+        loaded: LoadedDrill,
+        ctx: FaultContext,
+        probe_factory: Callable[[float], Probe],
+        clock: Clock,
+        settings: DrillSettings,
+        on_phase: PhaseListener,
+    ) -> None:
+        self.loaded = loaded
+        self.drill = loaded.drill
+        self.ctx = ctx
+        self.clock = clock
+        self.settings = settings
+        self.on_phase = on_phase
+        self.bound_ms = latency_bound_ms(loaded, settings)
+        self._probe_factory = probe_factory
+        self._phases: list[PhaseSpan] = []
+        self._phase: Phase = Phase.PREPARE
+        self._phase_start = 0.0
+        self._assertions: list[Assertion] = []
+        self._ttr: TimeToRestore | None = None
+        self._window: FaultWindow | None = None
+        self._skip_reason = ""
+        self.interrupted = False
+
+    # Phase bookkeeping ---------------------------------------------------------------------------
+
+    def _enter(self, phase: Phase, sampler: Sampler | None) -> None:
+        now = self.clock.now() - self._t0
+        if self._phase_start or self._phases or phase is not Phase.PREPARE:
+            self._phases.append(PhaseSpan(phase=self._phase, start_s=round(self._phase_start, 4), end_s=round(now, 4)))
+        self._phase, self._phase_start = phase, now
+        if sampler is not None:
+            sampler.phase = phase
+        self.on_phase(self.drill.name, phase)
+
+    def _close_phase(self) -> None:
+        now = self.clock.now() - self._t0
+        self._phases.append(PhaseSpan(phase=self._phase, start_s=round(self._phase_start, 4), end_s=round(now, 4)))
+
+    # The run -------------------------------------------------------------------------------------
+
+    def run(self, started_at: str) -> DrillResult:
+        """Run every phase; always returns a result. After SIGINT/SIGTERM, `interrupted` is set."""
+        self._t0 = self.clock.now()
+        probe = self._probe_factory(self.bound_ms / 1000 + 2.0)
+        sampler = Sampler(probe, self.clock, self.settings.rate_hz)
+        error: DrillError | None = None
+        interrupted: Interrupted | None = None
+        try:
+            with contextlib.ExitStack() as undo:
+                undo.callback(probe.close)
+                undo.callback(sampler.stop, self.bound_ms / 1000 + 2.0)
+                self._prepare(undo)
+                sampler.start()
+                self._phases_with_probe(sampler, undo)
+        except Interrupted as exc:
+            interrupted = exc
+        except DrillError as exc:
+            error = exc
+        self._close_phase()
+        self.interrupted = interrupted is not None
+        return self._result(sampler.samples(), started_at, error, interrupted)
+
+    def _prepare(self, undo: contextlib.ExitStack) -> None:
+        overrides = self.drill.consumer
+        base = self.ctx.consumer
+        if overrides.ask_body and overrides.ask_body != base.ask_body:
+            changed = replace(base, ask_body=overrides.ask_body)
+            self.ctx.env.restart_consumer(changed)
+            undo.callback(self.ctx.env.restart_consumer, base)
+            self.ctx = replace(self.ctx, consumer=changed)
+        if overrides.timeout_ms is not None:
+            previous = base.env.get(TIMEOUT_VAR)
+            self.ctx.env.set_consumer_env({TIMEOUT_VAR: str(overrides.timeout_ms)})
+            undo.callback(self.ctx.env.set_consumer_env, {TIMEOUT_VAR: previous})
+
+    def _phases_with_probe(self, sampler: Sampler, undo: contextlib.ExitStack) -> None:
+        self._enter(Phase.STEADY, sampler)
+        steady_ok = self._await_enriched(sampler, Phase.STEADY)
+        self._assertions.append(steady_assertion(Phase.STEADY, self._samples(sampler), self.settings.steady_needed, steady_ok))
+        if not steady_ok:
+            self._skip_reason = "steady state never enriched; fault not injected"
+            return
+        self._enter(Phase.INJECT, sampler)
+        fault_start = self.clock.now()
+        remove_fault = inject(self.drill.fault, self.ctx)
+        undo.callback(remove_fault)
+        self._enter(Phase.OBSERVE, sampler)
+        observe_start = self.clock.now()
+        self.clock.sleep(self.drill.window_s)
+        window = self.clock.now() - observe_start
+        self._enter(Phase.RECOVER, sampler)
+        recover_start = self.clock.now()
+        self._window = FaultWindow(
+            kind=self.drill.fault.kind, description=describe(self.drill.fault),
+            start_s=round(fault_start - self._t0, 4), end_s=round(recover_start - self._t0, 4),
+        )
+        self._ttr = self._restore(remove_fault, recover_start, sampler)
+        self._assertions.extend(fault_assertions(self.drill, self._samples(sampler), window, self.bound_ms))
+        self._assertions.append(restore_assertion(self._ttr))
+        self._enter(Phase.VERIFY, sampler)
+        verify_ok = self._await_enriched(sampler, Phase.VERIFY)
+        self._assertions.append(steady_assertion(Phase.VERIFY, self._samples(sampler), self.settings.steady_needed, verify_ok))
+
+    def _restore(self, remove_fault: Callable[[], None], started: float, sampler: Sampler) -> TimeToRestore:
+        """Remove the fault or roll back, while a watcher times each milestone."""
+        recover = self.drill.recover
+        target = self.ctx.baseline.release_tag
+        watch_probe = self._probe_factory(1.0)
+        watch = MilestoneWatch(
+            clock=self.clock,
+            memorykernel_url=self.ctx.endpoints.memorykernel_url,
+            consumer_url=self.ctx.endpoints.consumer_url,
+            expected_versions=(
+                self.ctx.consumer.pin.expected_service_contract_version,
+                self.ctx.consumer.pin.expected_api_contract_version,
+            ),
+            draft=watch_probe.draft,
+        )
+        milestones: list[Milestone] = []
+        watcher = threading.Thread(
+            target=lambda: milestones.extend(watch.run(started, recover.budget_s + RESTORE_GRACE_S)),
+            name="restore-watch", daemon=True,
+        )
+        watcher.start()
+        try:
+            if recover.kind == "rollback":
+                self.ctx.env.start_memorykernel(target)
+            remove_fault()
+        finally:
+            watcher.join(timeout=recover.budget_s + RESTORE_GRACE_S + 5.0)
+            watch_probe.close()
+        first = milestones[-1].at_s if milestones else None
+        return TimeToRestore(
+            kind=recover.kind,
+            target_release=target if recover.kind == "rollback" else self.ctx.env.memorykernel_release,
+            started_s=round(started - self._t0, 4),
+            total_s=round(first, 4) if first is not None else None,
+            budget_s=recover.budget_s,
+            within_budget=first is not None and first <= recover.budget_s,
+            milestones=milestones,
+        )
+
+    def _await_enriched(self, sampler: Sampler, phase: Phase) -> bool:
+        """Wait for `steady_needed` enriched Drafts in a row started in `phase`."""
+        deadline = self.clock.now() + self.settings.steady_timeout_s
+        while self.clock.now() < deadline:
+            streak = 0
+            for sample in sorted((s for s in sampler.samples() if s.phase is phase), key=lambda s: s.started):
+                streak = streak + 1 if (sample.outcome.ok and sample.outcome.applied) else 0
+            if streak >= self.settings.steady_needed:
+                return True
+            sampler.wait_for_sample(0.1)
+        return False
+
+    # Results -------------------------------------------------------------------------------------
+
+    def _samples(self, sampler: Sampler) -> list[Sample]:
+        return to_samples(sampler.samples(), self._t0)
+
+    def _result(
+        self, raw: Sequence[TimedSample], started_at: str, error: DrillError | None, interrupted: Interrupted | None
+    ) -> DrillResult:
+        samples = to_samples(raw, self._t0)
+        failed = [a for a in self._assertions if not a.passed]
+        if interrupted is not None:
+            verdict, reason = Verdict.INTERRUPTED, "interrupted by signal; cleanup ran"
+        elif error is not None:
+            verdict, reason = Verdict.ERROR, f"{type(error).__name__}: {error}"
+        elif failed:
+            first = failed[0]
+            verdict, reason = Verdict.FAILED, f"{first.name}: expected {first.expected}, observed {first.observed}"
+            message = _first_message(samples, first.phase)
+            if message:
+                reason += f" — {message}"
+        else:
+            verdict, reason = Verdict.PASSED, "every assertion held"
+        during = [s for s in samples if s.phase is Phase.OBSERVE] or [s for s in samples if s.phase is Phase.STEADY]
+        reasons = Counter(s.fallback_reason for s in during if s.fallback_reason and not s.applied)
+        consumer = self.ctx.consumer
+        return DrillResult(
+            name=self.drill.name,
+            description=self.drill.description,
+            suites=list(self.drill.suites),
+            file=str(self.loaded.path),
+            verdict=verdict,
+            reason=reason,
+            started_at=started_at,
+            duration_s=round(self.clock.now() - self._t0, 4),
+            fault=self.drill.fault.model_dump(mode="json"),
+            fault_window=self._window,
+            consumer={
+                "ask_body": consumer.ask_body,
+                "enrichment": consumer.enrichment,
+                "pin": consumer.pin.release_tag,
+                "timeout_ms": str(self.drill.consumer.timeout_ms or self.settings.consumer_timeout_ms),
+            },
+            phases=self._phases,
+            probe=summarize(samples),
+            fallback_reasons=dict(reasons),
+            latency_bound_ms=self.bound_ms,
+            assertions=self._assertions,
+            time_to_restore=self._ttr,
+            samples=samples,
+        )
+
+
+def to_samples(raw: Sequence[TimedSample], t0: float) -> list[Sample]:
+    """Record form of the sampler's samples, ordered by start time, times relative to `t0`."""
+    return [
+        Sample(
+            t_s=round(s.started - t0, 4),
+            phase=s.phase,
+            http_status=s.outcome.http_status,
+            ok=s.outcome.ok,
+            applied=s.outcome.applied,
+            fallback_reason=s.outcome.fallback_reason,
+            machine_error_code=s.outcome.machine_error_code,
+            preflight_status=s.outcome.preflight_status,
+            latency_ms=round(s.outcome.latency_ms, 3),
+            error=s.outcome.error,
+            message=s.outcome.message,
+        )
+        for s in sorted(raw, key=lambda s: s.started)
+    ]
+
+
+def _first_message(samples: Sequence[Sample], phase: Phase) -> str:
+    for sample in samples:
+        if sample.phase is phase and not sample.applied and sample.message:
+            return sample.message[:300]
+    return ""
+
+
+def consumer_settings_for(base: ConsumerSettings, timeout_ms: int) -> ConsumerSettings:
+    """The run's consumer settings with the consumer timeout env var set."""
+    return replace(base, env={**base.env, TIMEOUT_VAR: str(timeout_ms)})

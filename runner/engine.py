@@ -1,0 +1,247 @@
+"""The run loop: resolve pins, bring the environment up once, run each drill, always clean up and report."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from runner import __version__
+from runner.backends.base import ConsumerSettings, Endpoints, Environment
+from runner.clock import Clock
+from runner.contract import RELEASES
+from runner.drill_run import DrillRun, DrillSettings, consumer_settings_for
+from runner.errors import DefinitionError, DrillError, Interrupted
+from runner.faults.catalog import FaultContext
+from runner.faults.toxiproxy import ToxiproxyControl
+from runner.loader import LoadedDrill
+from runner.pins import Pin, default_pin_path, load_pin
+from runner.probes.draft import HttpDraftProbe, Probe
+from runner.record import DrillResult, Phase, PinInfo, RunRecord, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class RunListener(Protocol):
+    """Receives the engine's events: the progress display and the report writer listen."""
+
+    def run_started(self, record: RunRecord) -> None: ...
+
+    def drill_started(self, name: str, index: int, total: int) -> None: ...
+
+    def phase_changed(self, drill: str, phase: Phase) -> None: ...
+
+    def drill_finished(self, result: DrillResult, record: RunRecord) -> None: ...
+
+    def run_finished(self, record: RunRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class Releases:
+    """The baseline (last green pin) and the candidate (the other contract) for this run."""
+
+    baseline: Pin
+    candidate: str
+    pins: dict[str, Pin] = field(default_factory=dict)
+
+    def resolve(self, ref: str) -> str:
+        """`baseline`, `candidate` or a tag → a release tag."""
+        if ref == "baseline":
+            return self.baseline.release_tag
+        if ref == "candidate":
+            return self.candidate
+        return ref
+
+    def pin_for(self, tag: str) -> Pin:
+        """The pin the consumer would carry for `tag` (embedded pins for the reference releases)."""
+        if tag == self.baseline.release_tag:
+            return self.baseline
+        if tag not in self.pins:
+            try:
+                self.pins[tag] = load_pin(default_pin_path(tag))
+            except DrillError as exc:
+                raise DefinitionError(f"no pin for release {tag}: {exc}") from exc
+        return self.pins[tag]
+
+
+def candidate_for(pin: Pin) -> str:
+    """The known release whose service contract differs from the pin's: the version-mismatch candidate."""
+    for tag, release in sorted(RELEASES.items(), reverse=True):
+        if release.service_contract_version != pin.expected_service_contract_version:
+            return tag
+    return pin.release_tag
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything decided before anything starts."""
+
+    run_id: str
+    drills: Sequence[LoadedDrill]
+    consumer_pin: Pin
+    releases: Releases
+    backend: str
+    suite: str | None
+    out_dir: Path
+    drill_settings: DrillSettings
+    ask_body: str = "patched"
+    enrichment: str = "fallback"
+    fail_fast: bool = False
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def pin_info(pin: Pin) -> PinInfo:
+    """Report form of a pin."""
+    return PinInfo(
+        source=str(pin.source),
+        release_tag=pin.release_tag,
+        commit_sha=pin.commit_sha,
+        expected_service_contract_version=pin.expected_service_contract_version,
+        expected_api_contract_version=pin.expected_api_contract_version,
+        expected_producer_manifest_sha256=pin.expected_producer_manifest_sha256,
+        pin_file_sha256=pin.raw_sha256,
+    )
+
+
+class Engine:
+    """Runs a plan against an environment, emitting events; never leaves the environment up."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        env: Environment,
+        clock: Clock,
+        listener: RunListener,
+        probe_factory: Callable[[Endpoints, float], Probe] | None = None,
+        seed: Callable[[str], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.env = env
+        self.clock = clock
+        self.listener = listener
+        self._probe_factory = probe_factory or (lambda ep, timeout: HttpDraftProbe(f"{ep.consumer_url}/v1/draft", timeout))
+        self._seed = seed
+        self._results: list[DrillResult] = []
+        self._started_at = clock.utc_iso()
+
+    def _record(self, verdict: Verdict, reason: str, finished: bool) -> RunRecord:
+        plan = self.plan
+        return RunRecord(
+            run_id=plan.run_id,
+            tool_version=__version__,
+            started_at=self._started_at,
+            finished_at=self.clock.utc_iso() if finished else None,
+            host={"hostname": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(), "pid": str(os.getpid())},
+            backend=plan.backend,
+            toxiproxy=self._toxiproxy_kind(),
+            suite=plan.suite,
+            verdict=verdict,
+            reason=reason,
+            pin=pin_info(plan.consumer_pin),
+            releases={"baseline": plan.releases.baseline.release_tag, "candidate": plan.releases.candidate},
+            settings={**plan.settings, "ask_body": plan.ask_body, "enrichment": plan.enrichment},
+            drills=list(self._results),
+        )
+
+    def _toxiproxy_kind(self) -> str:
+        try:
+            return self.env.toxiproxy_kind
+        except Exception:  # not up yet
+            return "unknown"
+
+    def run(self) -> RunRecord:
+        """Bring the environment up, run every drill, tear down; the record says what happened."""
+        plan = self.plan
+        self.listener.run_started(self._record(Verdict.INTERRUPTED, "run in progress", finished=False))
+        verdict, reason = Verdict.INTERRUPTED, "run did not finish"
+        consumer = consumer_settings_for(
+            ConsumerSettings(pin=plan.consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment),  # type: ignore[arg-type]
+            plan.drill_settings.consumer_timeout_ms,
+        )
+        try:
+            with contextlib.ExitStack() as cleanup:
+                cleanup.callback(self.env.down)
+                endpoints = self.env.up(plan.releases.baseline.release_tag, consumer)
+                if self._seed is not None:
+                    self._seed(endpoints.memorykernel_url)
+                ctx = FaultContext(
+                    env=self.env,
+                    endpoints=endpoints,
+                    toxiproxy=ToxiproxyControl(endpoints.toxiproxy_url),
+                    clock=self.clock,
+                    baseline=plan.releases.baseline,
+                    consumer=consumer,
+                    resolve_release=plan.releases.resolve,
+                    pin_for_release=plan.releases.pin_for,
+                )
+                verdict, reason = self._run_drills(ctx, endpoints)
+        except Interrupted:
+            verdict, reason = Verdict.INTERRUPTED, "interrupted by signal; cleanup ran"
+            self._record_final(verdict, reason)
+            raise
+        except DrillError as exc:
+            verdict, reason = Verdict.ERROR, str(exc)
+            self._record_final(verdict, reason)
+            raise
+        return self._record_final(verdict, reason)
+
+    def _record_final(self, verdict: Verdict, reason: str) -> RunRecord:
+        record = self._record(verdict, reason, finished=True)
+        self.listener.run_finished(record)
+        return record
+
+    def _run_drills(self, ctx: FaultContext, endpoints: Endpoints) -> tuple[Verdict, str]:
+        plan = self.plan
+        total = len(plan.drills)
+        stop_reason = ""
+        for index, loaded in enumerate(plan.drills, start=1):
+            if stop_reason:
+                self._results.append(skipped(loaded, stop_reason, self.clock.utc_iso()))
+                continue
+            self.listener.drill_started(loaded.drill.name, index, total)
+            drill_run = DrillRun(
+                loaded, ctx, lambda timeout: self._probe_factory(endpoints, timeout), self.clock,
+                plan.drill_settings, self.listener.phase_changed,
+            )
+            result = drill_run.run(self.clock.utc_iso())
+            self._results.append(result)
+            self.listener.drill_finished(result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False))
+            if drill_run.interrupted:
+                raise Interrupted("interrupted by signal")
+            if result.verdict is Verdict.ERROR:
+                raise EnvironmentFailure(result.reason)
+            if plan.fail_fast and result.verdict is Verdict.FAILED:
+                stop_reason = f"--fail-fast: {loaded.drill.name} failed"
+        return overall(self._results)
+
+
+class EnvironmentFailure(DrillError):
+    """A drill could not run because the environment broke (exit 3)."""
+
+    exit_code = 3
+
+
+def overall(results: Sequence[DrillResult]) -> tuple[Verdict, str]:
+    """The run's verdict from its drills."""
+    failed = [r.name for r in results if r.verdict in (Verdict.FAILED, Verdict.ERROR)]
+    if failed:
+        return Verdict.FAILED, f"{len(failed)} of {len(results)} drills failed: {', '.join(failed)}"
+    passed = sum(r.verdict is Verdict.PASSED for r in results)
+    return Verdict.PASSED, f"{passed} of {len(results)} drills passed"
+
+
+def skipped(loaded: LoadedDrill, reason: str, started_at: str) -> DrillResult:
+    """The result of a drill that was not run."""
+    drill = loaded.drill
+    return DrillResult(
+        name=drill.name, description=drill.description, suites=list(drill.suites), file=str(loaded.path),
+        verdict=Verdict.SKIPPED, reason=reason, started_at=started_at, duration_s=0.0,
+        fault=drill.fault.model_dump(mode="json"), fault_window=None, consumer={}, phases=[], probe=[],
+        fallback_reasons={}, latency_bound_ms=0.0, assertions=[], time_to_restore=None, samples=[],
+    )

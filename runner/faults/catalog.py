@@ -1,0 +1,189 @@
+"""Apply each fault kind of a drill to an Environment; every injection returns its idempotent undo."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import httpx
+
+from runner.backends.base import ConsumerSettings, Endpoints, Environment
+from runner.clock import Clock, wait_until
+from runner.errors import InjectionError
+from runner.faults.toxiproxy import ToxiproxyControl
+from runner.pins import Pin
+from runner.spec import (
+    BandwidthFault,
+    ConsumerPinFault,
+    DeployReleaseFault,
+    DisabledFault,
+    Fault,
+    FlappingFault,
+    FutureSchemaRowFault,
+    HangFault,
+    KillFault,
+    LatencyFault,
+    NetworkCutFault,
+    NoFault,
+    PauseFault,
+    ProxyDownFault,
+    ResponderFault,
+    SchemaFault,
+    StopFault,
+    TruncateFault,
+)
+
+log = logging.getLogger(__name__)
+
+Undo = Callable[[], None]
+ENABLE_FLAG = "ASSISTSUPPORT_ENABLE_MEMORY_KERNEL"
+HEALTH_DEADLINE_S = 15.0
+
+
+@dataclass
+class FaultContext:
+    """What an injection may touch: the environment, its Toxiproxy, and the run's releases and pins."""
+
+    env: Environment
+    endpoints: Endpoints
+    toxiproxy: ToxiproxyControl
+    clock: Clock
+    baseline: Pin
+    consumer: ConsumerSettings
+    resolve_release: Callable[[str], str]
+    pin_for_release: Callable[[str], Pin]
+
+
+def once(action: Undo) -> Undo:
+    """Make an undo idempotent: the first call acts, later calls do nothing."""
+    done = threading.Event()
+
+    def run() -> None:
+        if not done.is_set():
+            done.set()
+            action()
+
+    return run
+
+
+def describe(fault: Fault) -> str:
+    """One line naming the fault and its parameters."""
+    params = {k: v for k, v in fault.model_dump().items() if k != "kind"}
+    inner = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"{fault.kind}({inner})" if inner else fault.kind
+
+
+def wait_memorykernel_health(ctx: FaultContext) -> None:
+    """Wait until MemoryKernel answers its health route directly (not through the proxy)."""
+    url = f"{ctx.endpoints.memorykernel_url}/v1/health"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(url, timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if not wait_until(ctx.clock, healthy, timeout_s=HEALTH_DEADLINE_S, interval_s=0.02, what=url):
+        raise InjectionError(f"MemoryKernel at {url} did not answer within {HEALTH_DEADLINE_S:.0f} s after the deploy")
+
+
+def inject(fault: Fault, ctx: FaultContext) -> Undo:
+    """Apply `fault` now; return the undo that removes it (safe to call twice, and after a crash)."""
+    env, proxy = ctx.env, ctx.endpoints.proxy_name
+    release = env.memorykernel_release
+    match fault:
+        case DisabledFault(value=value):
+            previous = ctx.consumer.env.get(ENABLE_FLAG)
+            env.set_consumer_env({ENABLE_FLAG: value})
+            return once(lambda: env.set_consumer_env({ENABLE_FLAG: previous}))
+        case StopFault():
+            env.stop_memorykernel()
+            return once(lambda: env.start_memorykernel(release))
+        case KillFault():
+            env.kill_memorykernel()
+            return once(lambda: env.start_memorykernel(release))
+        case PauseFault():
+            env.pause_memorykernel()
+            return once(env.unpause_memorykernel)
+        case ProxyDownFault():
+            return once(ctx.toxiproxy.disable(proxy))
+        case NetworkCutFault():
+            env.disconnect_network()
+            return once(env.reconnect_network)
+        case LatencyFault(latency_ms=latency, jitter_ms=jitter, stream=stream):
+            attributes = {"latency": latency, "jitter": jitter}
+            return once(ctx.toxiproxy.add_toxic(proxy, "latency", stream, attributes))
+        case HangFault(timeout_ms=timeout, stream=stream):
+            return once(ctx.toxiproxy.add_toxic(proxy, "timeout", stream, {"timeout": timeout}))
+        case BandwidthFault(rate_kb_s=rate, stream=stream):
+            return once(ctx.toxiproxy.add_toxic(proxy, "bandwidth", stream, {"rate": rate}))
+        case TruncateFault(bytes=limit, stream=stream):
+            return once(ctx.toxiproxy.add_toxic(proxy, "limit_data", stream, {"bytes": limit}))
+        case ResponderFault(mode=mode):
+            upstream = env.start_responder(mode)
+            restore_upstream = ctx.toxiproxy.set_upstream(proxy, upstream)
+
+            def undo_responder() -> None:
+                restore_upstream()
+                env.stop_responder()
+
+            return once(undo_responder)
+        case DeployReleaseFault(release=ref):
+            target = ctx.resolve_release(ref)
+            env.start_memorykernel(target)
+            wait_memorykernel_health(ctx)
+            baseline = ctx.baseline.release_tag
+            return once(lambda: _ensure_release(env, baseline))
+        case ConsumerPinFault(release=ref):
+            pin = ctx.pin_for_release(ctx.resolve_release(ref))
+            env.restart_consumer(replace(ctx.consumer, pin=pin))
+            return once(lambda: env.restart_consumer(ctx.consumer))
+        case SchemaFault(database=database):
+            env.start_memorykernel(release, database=database)
+            return once(lambda: env.start_memorykernel(release))
+        case FutureSchemaRowFault(version=version):
+            env.run_sql(
+                f"INSERT INTO schema_migrations(version, applied_at) VALUES({int(version)}, 'mkdrill-drill')"
+            )
+            return once(lambda: env.run_sql(f"DELETE FROM schema_migrations WHERE version = {int(version)}"))
+        case FlappingFault(down_s=down_s, up_s=up_s):
+            return once(_start_flapping(ctx, release, down_s, up_s))
+        case NoFault():
+            return once(lambda: None)
+    raise InjectionError(f"fault kind {fault.kind!r} is not supported by the {env.kind} backend")
+
+
+def _ensure_release(env: Environment, release: str) -> None:
+    if env.memorykernel_release != release:
+        env.start_memorykernel(release)
+
+
+def _start_flapping(ctx: FaultContext, release: str, down_s: float, up_s: float) -> Undo:
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                ctx.env.stop_memorykernel()
+                if stop.wait(down_s):
+                    break
+                ctx.env.start_memorykernel(release)
+                stop.wait(up_s)
+            except Exception as exc:  # the undo below restores; keep the reason for the log
+                errors.append(str(exc))
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=loop, name="flapping", daemon=True)
+    thread.start()
+
+    def undo() -> None:
+        stop.set()
+        thread.join(timeout=30.0)
+        ctx.env.start_memorykernel(release)
+        if errors:
+            log.warning("flapping loop saw errors: %s", "; ".join(errors[:3]))
+
+    return undo

@@ -1,0 +1,218 @@
+"""Load and validate drill files before anything starts; every problem becomes `file: field: message`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from runner.errors import DefinitionError
+from runner.spec import KNOWN_SUITES, Drill
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_ALIASES = 64  # drill files need none; a handful is harmless, thousands is an alias bomb
+DRILL_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedDrill:
+    """A validated drill and the file it came from."""
+
+    drill: Drill
+    path: Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one drill file."""
+
+    path: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.field}: {self.message}" if self.field else f"{self.path}: {self.message}"
+
+
+class DrillFilesInvalid(DefinitionError):
+    """One or more drill files are invalid; `problems` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def default_drills_dir() -> Path:
+    """The catalog shipped beside the package (the repository's `drills/`), or `./drills`."""
+    repo_drills = Path(__file__).resolve().parent.parent / "drills"
+    return repo_drills if repo_drills.is_dir() else Path("drills")
+
+
+def _field_path(loc: Iterable[int | str]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif parts:
+            parts.append(f".{item}")
+        else:
+            parts.append(str(item))
+    return "".join(parts)
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    """Turn one pydantic error into (field, message) in the project's wording."""
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper())]
+    # Drop the discriminator tag pydantic inserts after `fault` (e.g. fault.latency.latency_ms).
+    if len(loc) >= 2 and loc[0] == "fault" and isinstance(loc[1], str) and error["type"] != "union_tag_invalid":
+        loc = [loc[0], *loc[2:]]
+    field = _field_path(loc)
+    kind = error["type"]
+    got = error.get("input")
+    message = error["msg"]
+    if kind == "extra_forbidden":
+        return field, "unknown field; remove it or check its spelling"
+    if kind == "missing":
+        return field, "required field is missing"
+    if kind == "union_tag_invalid":
+        return field + ".kind" if not field.endswith("kind") else field, (
+            f"unknown fault kind {error['ctx']['tag']!r}; use one of {error['ctx']['expected_tags']}"
+        )
+    if kind == "union_tag_not_found":
+        return field + ".kind", "required field is missing (the fault kind)"
+    if kind == "value_error":
+        text = str(error["ctx"]["error"])
+        if ": " in text and text.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum():
+            sub, text = text.split(": ", 1)
+            field = f"{field}.{sub}" if field else sub
+        return field, text
+    if kind.startswith(("greater_than", "less_than")):
+        message = message.replace("Input should be ", "must be ")
+    elif kind == "string_pattern_mismatch":
+        message = f"does not match {error['ctx']['pattern']}"
+    else:
+        message = message[0].lower() + message[1:]
+    if got is not None and not isinstance(got, dict | list):
+        message = f"{message} (got {got!r})"
+    return field, message
+
+
+def _count_aliases(text: str) -> int:
+    count = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            count += 1
+            if count > MAX_ALIASES:
+                break
+    return count
+
+
+def parse_drill_text(text: str, path: str) -> Drill:
+    """Parse one drill document; raise DrillFilesInvalid with every problem found."""
+    try:
+        if _count_aliases(text) > MAX_ALIASES:
+            raise DrillFilesInvalid([Problem(path, "", f"more than {MAX_ALIASES} YAML aliases; drill files need none")])
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "somewhere"
+        problem = (exc.problem or str(exc)).strip()
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            problem = f"{problem}; only plain YAML is allowed (no tags)"
+        raise DrillFilesInvalid([Problem(path, "", f"YAML error at {where}: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise DrillFilesInvalid([Problem(path, "", f"YAML error: {exc}".splitlines()[0])]) from None
+    except RecursionError:
+        raise DrillFilesInvalid([Problem(path, "", "YAML nesting too deep")]) from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise DrillFilesInvalid([Problem(path, "", f"a drill file holds one mapping (name, fault, ...); this one is {kind}")])
+    try:
+        return Drill.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(path, *_describe(err)) for err in exc.errors()]
+        raise DrillFilesInvalid(problems) from None
+    except RecursionError:
+        raise DrillFilesInvalid([Problem(path, "", "YAML nesting too deep")]) from None
+
+
+def load_drill_file(path: Path) -> LoadedDrill:
+    """Read and validate one drill file."""
+    shown = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DrillFilesInvalid([Problem(shown, "", f"file is {size} bytes; drill files are at most {MAX_FILE_BYTES}")])
+        raw = path.read_bytes()
+    except DrillFilesInvalid:
+        raise
+    except IsADirectoryError:
+        raise DrillFilesInvalid([Problem(shown, "", "is a directory; name drill files or a folder of them")]) from None
+    except OSError as exc:
+        raise DrillFilesInvalid([Problem(shown, "", f"cannot read: {exc.strerror or exc}; check the path and permissions")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DrillFilesInvalid([Problem(shown, "", f"not UTF-8 text (byte {exc.start})")]) from None
+    return LoadedDrill(parse_drill_text(text, shown), path)
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in DRILL_SUFFIXES and p.is_file()))
+        else:
+            files.append(path)
+    return files
+
+
+def load_drills(paths: Sequence[Path]) -> list[LoadedDrill]:
+    """Load every drill file under `paths` (files or folders); report all problems at once."""
+    problems: list[Problem] = []
+    loaded: list[LoadedDrill] = []
+    files = _expand(paths)
+    if not files:
+        shown = ", ".join(str(p) for p in paths) or "(nothing)"
+        raise DrillFilesInvalid([Problem(shown, "", "no drill files (*.yaml) found")])
+    for file in files:
+        try:
+            loaded.append(load_drill_file(file))
+        except DrillFilesInvalid as exc:
+            problems.extend(exc.problems)
+    seen: dict[str, Path] = {}
+    for item in loaded:
+        first = seen.setdefault(item.drill.name, item.path)
+        if first != item.path:
+            problems.append(Problem(str(item.path), "name", f"drill name {item.drill.name!r} is also used by {first}"))
+    if problems:
+        raise DrillFilesInvalid(problems)
+    return loaded
+
+
+def select_drills(catalog: Sequence[LoadedDrill], names: Sequence[str], suite: str | None) -> list[LoadedDrill]:
+    """Pick drills by name (in the order given) or by suite; unknown names are bad input."""
+    if suite is not None and suite not in KNOWN_SUITES:
+        raise DefinitionError(f"--suite: unknown suite {suite!r}; use one of {', '.join(KNOWN_SUITES)}")
+    by_name = {d.drill.name: d for d in catalog}
+    chosen: list[LoadedDrill] = []
+    for name in names:
+        if name in by_name:
+            chosen.append(by_name[name])
+            continue
+        candidate = Path(name)
+        if candidate.suffix in DRILL_SUFFIXES or candidate.exists():
+            chosen.extend(load_drills([candidate]))
+            continue
+        raise DefinitionError(
+            f"DRILL: unknown drill {name!r}; run `mkdrill list` to see the catalog, or give a drill file path"
+        )
+    if suite is not None:
+        chosen = [d for d in (chosen or catalog) if suite in d.drill.suites]
+        if not chosen:
+            raise DefinitionError(f"--suite: no drill in suite {suite!r}")
+    return chosen

@@ -1,0 +1,120 @@
+"""Draft probes: ask a Draft consumer for a reply and read what its enrichment did."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+TICKET = "Customer cannot sync the desktop client after the update; asks whether to reinstall."
+
+
+@dataclass(frozen=True)
+class DraftOutcome:
+    """One Draft request as the Draft flow's user would see it."""
+
+    http_status: int | None
+    ok: bool
+    applied: bool
+    fallback_reason: str | None
+    machine_error_code: str | None
+    preflight_status: str | None
+    latency_ms: float
+    error: str | None = None
+    message: str | None = None
+
+
+class Probe(Protocol):
+    """Something that produces one Draft and reports how it went."""
+
+    def draft(self) -> DraftOutcome: ...
+
+    def close(self) -> None: ...
+
+
+def outcome_from_response(status: int, body: bytes, latency_ms: float) -> DraftOutcome:
+    """Read AssistSupport's Draft answer: `{"draft": ..., "enrichment": {...}}`."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return DraftOutcome(status, False, False, None, None, None, latency_ms, "answer is not a JSON object")
+    draft = data.get("draft")
+    enrichment = data.get("enrichment") if isinstance(data.get("enrichment"), dict) else {}
+    preflight = enrichment.get("preflight") if isinstance(enrichment.get("preflight"), dict) else {}
+    ok = status == 200 and isinstance(draft, str) and bool(draft.strip())
+    return DraftOutcome(
+        http_status=status,
+        ok=ok,
+        applied=enrichment.get("applied") is True,
+        fallback_reason=_str_or_none(enrichment.get("fallback_reason") or data.get("fallback_reason")),
+        machine_error_code=_str_or_none(enrichment.get("machine_error_code")),
+        preflight_status=_str_or_none(preflight.get("status")),
+        latency_ms=latency_ms,
+        error=None if ok else f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
+        message=None if enrichment.get("applied") is True else _str_or_none(enrichment.get("message")),
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class HttpDraftProbe:
+    """POSTs `{"ticket": ...}` to a Draft endpoint (the reference consumer's `/v1/draft`, or yours)."""
+
+    def __init__(self, draft_url: str, timeout_s: float, ticket: str = TICKET) -> None:
+        self._url = draft_url
+        self._body = json.dumps({"ticket": ticket}).encode()
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32),
+        )
+
+    def draft(self) -> DraftOutcome:
+        started = time.perf_counter()
+        try:
+            response = self._client.post(
+                self._url, content=self._body, headers={"content-type": "application/json"}
+            )
+            body = response.content
+        except httpx.HTTPError as exc:
+            latency = (time.perf_counter() - started) * 1000
+            return DraftOutcome(None, False, False, None, None, None, latency, f"{type(exc).__name__}: {exc}")
+        latency = (time.perf_counter() - started) * 1000
+        return outcome_from_response(response.status_code, body, latency)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class CommandProbe:
+    """Runs a command that prints the Draft answer as JSON (`{"draft", "enrichment"}`); exit 0 means answered.
+
+    Only used when the command line allows it explicitly (`--allow-command-probe`).
+    """
+
+    def __init__(self, command: str, timeout_s: float) -> None:
+        self._argv = shlex.split(command)
+        self._timeout_s = timeout_s
+
+    def draft(self) -> DraftOutcome:
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                self._argv, capture_output=True, timeout=self._timeout_s, check=False, shell=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            latency = (time.perf_counter() - started) * 1000
+            return DraftOutcome(None, False, False, None, None, None, latency, f"{type(exc).__name__}: {exc}")
+        latency = (time.perf_counter() - started) * 1000
+        return outcome_from_response(200 if done.returncode == 0 else 500, done.stdout, latency)
+
+    def close(self) -> None:
+        return None

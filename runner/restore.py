@@ -1,0 +1,96 @@
+"""Time-to-restore: from the start of a restore to the first enriched Draft, with milestones on the way."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from runner.clock import Clock
+from runner.probes.draft import DraftOutcome
+from runner.record import Milestone, MilestoneName
+
+POLL_INTERVAL_S = 0.005
+CALL_TIMEOUT_S = 0.5
+
+
+@dataclass
+class MilestoneWatch:
+    """Polls each milestone in order until the first enriched Draft or the deadline.
+
+    Milestones are checked directly against MemoryKernel (service up, health with the expected
+    contract versions, schema-version 200) and against the consumer (preflight ready, an enriched
+    Draft made by the watcher itself, so the resolution is the poll interval, not the probe rate).
+    """
+
+    clock: Clock
+    memorykernel_url: str
+    consumer_url: str
+    expected_versions: tuple[str, str]
+    draft: Callable[[], DraftOutcome]
+    reached: dict[MilestoneName, float] = field(default_factory=dict)
+
+    def run(self, started: float, deadline_s: float) -> list[Milestone]:
+        """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone."""
+        steps: list[tuple[MilestoneName, Callable[[], bool]]] = [
+            (MilestoneName.SERVICE_UP, self._service_up),
+            (MilestoneName.HEALTH_VERSIONS, self._health_versions),
+            (MilestoneName.SCHEMA_READY, self._schema_ready),
+            (MilestoneName.PREFLIGHT_READY, self._preflight_ready),
+            (MilestoneName.FIRST_ENRICHED_DRAFT, self._enriched_draft),
+        ]
+        end = started + deadline_s
+        with httpx.Client(timeout=CALL_TIMEOUT_S) as self._http:
+            for name, check in steps:
+                while not check():
+                    if self.clock.now() >= end:
+                        return self._milestones()
+                    self.clock.sleep(POLL_INTERVAL_S)
+                self.reached[name] = self.clock.now() - started
+        return self._milestones()
+
+    def _milestones(self) -> list[Milestone]:
+        return [Milestone(name=name, at_s=self.reached.get(name)) for name in MilestoneName]
+
+    def _service_up(self) -> bool:
+        parts = urlsplit(self.memorykernel_url)
+        try:
+            with socket.create_connection((parts.hostname, parts.port or 80), timeout=CALL_TIMEOUT_S):
+                return True
+        except OSError:
+            return False
+
+    def _json(self, method: str, url: str) -> dict[str, object] | None:
+        try:
+            response = self._http.request(method, url)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _health_versions(self) -> bool:
+        data = self._json("GET", f"{self.memorykernel_url}/v1/health")
+        if data is None:
+            return False
+        observed = (data.get("service_contract_version"), data.get("api_contract_version"))
+        return observed == self.expected_versions
+
+    def _schema_ready(self) -> bool:
+        return self._json("POST", f"{self.memorykernel_url}/v1/db/schema-version") is not None
+
+    def _preflight_ready(self) -> bool:
+        data = self._json("GET", f"{self.consumer_url}/v1/preflight")
+        return data is not None and data.get("status") == "ready"
+
+    def _enriched_draft(self) -> bool:
+        outcome = self.draft()
+        return outcome.ok and outcome.applied
