@@ -78,6 +78,125 @@ def serve_toxiproxy(
     toxiproxy.serve(host=host, port=port, config=config)
 
 
+
+class Backend(StrEnum):
+    """Where drills run."""
+
+    local = "local"
+    compose = "compose"
+
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def _reports_root(out: Path | None) -> Path:
+    return out.parent if out is not None else DEFAULT_REPORTS
+
+
+@app.command("run")
+def run(
+    drills: Annotated[list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")] = None,
+    suite: Annotated[str | None, typer.Option(envvar="MKDRILL_SUITE", help="nightly, quarterly, rehearsal or contract (default nightly).")] = None,
+    backend: Annotated[Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local (processes, no Docker) or compose.")] = Backend.local,
+    pin: Annotated[Path | None, typer.Option(envvar="MKDRILL_PIN", help="AssistSupport pin file; default: the embedded v0.3.2 pin.")] = None,
+    out: Annotated[Path | None, typer.Option(envvar="MKDRILL_OUT", help="Report folder; default reports/<run-id>. The ledger lives in its parent.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Skip the remaining drills after the first failure.")] = False,
+    drills_dir: Annotated[Path | None, typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/.")] = None,
+    toxiproxy: Annotated[str | None, typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use.")] = None,
+    rate: Annotated[float, typer.Option(envvar="MKDRILL_RATE", min=1, max=200, help="Draft probe samples per second.")] = 25.0,
+    consumer_timeout_ms: Annotated[int, typer.Option(envvar="MKDRILL_CONSUMER_TIMEOUT_MS", min=100, max=30000, help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer.")] = 500,
+    ask_body: Annotated[AskBody, typer.Option(envvar="MKDRILL_ASK_BODY", help="Consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of).")] = AskBody.patched,
+    consumer_enrichment: Annotated[EnrichmentMode, typer.Option(envvar="MKDRILL_CONSUMER_ENRICHMENT", help="fallback (AssistSupport's) or blocking (a defect: proves drills can fail).")] = EnrichmentMode.fallback,
+    memorykernel_image: Annotated[str | None, typer.Option(envvar="MKDRILL_MEMORYKERNEL_IMAGE", help="compose: your MemoryKernel image repository (tags from the pins).")] = None,
+) -> None:
+    """Run drills (default: the nightly suite on the local backend) and write reports."""
+    from runner.run_command import RunRequest, execute
+
+    request = RunRequest(
+        drills=list(drills or []), suite=suite, backend=backend.value, pin=pin, out=out,
+        drills_dir=drills_dir, fail_fast=fail_fast, rate_hz=rate, consumer_timeout_ms=consumer_timeout_ms,
+        ask_body=ask_body.value, enrichment=consumer_enrichment.value, reports_root=_reports_root(out),
+    )
+    raise typer.Exit(execute(request, dry_run=dry_run, toxiproxy_url=toxiproxy, memorykernel_image=memorykernel_image))
+
+
+@app.command("list")
+def list_drills(
+    suite: Annotated[str | None, typer.Option(help="Only drills of this suite.")] = None,
+    drills_dir: Annotated[Path | None, typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder.")] = None,
+) -> None:
+    """List the drill catalog: name, suites, fault, expected fallback, recovery."""
+    from tabulate import tabulate
+
+    from runner.spec import describe_fault as describe
+    from runner.loader import default_drills_dir, load_drills, select_drills
+
+    catalog = load_drills([drills_dir or default_drills_dir()])
+    chosen = select_drills(catalog, [], suite) if suite else catalog
+    rows = [
+        (d.drill.name, ",".join(d.drill.suites), describe(d.drill.fault),
+         d.drill.expect.during.value + (": " + ",".join(r.value for r in d.drill.expect.fallback_reasons) if d.drill.expect.fallback_reasons else ""),
+         f"{d.drill.recover.kind} ≤{d.drill.recover.budget_s:g}s")
+        for d in chosen
+    ]
+    typer.echo(tabulate(rows, headers=["drill", "suites", "fault", "expect during fault", "recover"]))
+
+
+@app.command("validate")
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Drill files or folders; default drills/.")] = None,
+) -> None:
+    """Validate drill files; print every problem as `file: field: message` (exit 2 if any)."""
+    from runner.loader import DrillFilesInvalid, default_drills_dir, load_drills
+
+    try:
+        loaded = load_drills(paths or [default_drills_dir()])
+    except DrillFilesInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{len(loaded)} drill files valid")
+
+
+env_app = typer.Typer(help="Bring a drill environment up or down, show it, or sweep leftovers.", no_args_is_help=True)
+app.add_typer(env_app, name="env")
+BackendOption = Annotated[Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local or compose.")]
+RootOption = Annotated[Path, typer.Option("--reports", envvar="MKDRILL_REPORTS", help="Reports root (holds the ledger and state).")]
+
+
+@env_app.command("up")
+def env_up(backend: BackendOption = Backend.local, pin: Annotated[Path | None, typer.Option(help="AssistSupport pin file.")] = None, reports: RootOption = DEFAULT_REPORTS) -> None:
+    """Start an environment at the last green pin and leave it running (for rehearsals)."""
+    from runner.env_command import env_up as up
+
+    up(backend.value, pin, reports)
+
+
+@env_app.command("down")
+def env_down(backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS) -> None:
+    """Stop the environment started by `mkdrill env up`."""
+    from runner.env_command import env_down as down
+
+    down(backend.value, reports)
+
+
+@env_app.command("status")
+def env_status(backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS) -> None:
+    """Show environments and leftovers of mkdrill runs."""
+    from runner.env_command import env_status as status
+
+    status(backend.value, reports)
+
+
+@env_app.command("reset")
+def env_reset(backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS) -> None:
+    """Sweep everything any mkdrill run left behind (processes, containers, toxics); the ledger is kept."""
+    from runner.env_command import env_reset as reset
+
+    reset(backend.value, reports)
+
+
 def main() -> None:
     """Console entry: run the app, turning mkdrill errors into one line and an exit code."""
     try:

@@ -129,6 +129,7 @@ class Engine:
         self._seed = seed
         self._results: list[DrillResult] = []
         self._started_at = clock.utc_iso()
+        self.last_record: RunRecord | None = None
 
     def _record(self, verdict: Verdict, reason: str, finished: bool) -> RunRecord:
         plan = self.plan
@@ -193,6 +194,7 @@ class Engine:
 
     def _record_final(self, verdict: Verdict, reason: str) -> RunRecord:
         record = self._record(verdict, reason, finished=True)
+        self.last_record = record
         self.listener.run_finished(record)
         return record
 

@@ -265,3 +265,10 @@ class Drill(_Spec):
         if self.fault.kind == "deploy_release" and self.recover.kind != "rollback":
             raise ValueError("recover.kind: a deploy_release drill recovers by 'rollback'")
         return self
+
+
+def describe_fault(fault: Fault) -> str:
+    """One line naming the fault and its parameters, e.g. `latency(latency_ms=800, jitter_ms=0, ...)`."""
+    params = {k: v for k, v in fault.model_dump().items() if k != "kind"}
+    inner = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"{fault.kind}({inner})" if inner else fault.kind

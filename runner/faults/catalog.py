@@ -33,7 +33,10 @@ from runner.spec import (
     SchemaFault,
     StopFault,
     TruncateFault,
+    describe_fault,
 )
+
+describe = describe_fault
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +69,6 @@ def once(action: Undo) -> Undo:
             action()
 
     return run
-
-
-def describe(fault: Fault) -> str:
-    """One line naming the fault and its parameters."""
-    params = {k: v for k, v in fault.model_dump().items() if k != "kind"}
-    inner = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{fault.kind}({inner})" if inner else fault.kind
 
 
 def wait_memorykernel_health(ctx: FaultContext) -> None:

@@ -1,0 +1,115 @@
+"""`mkdrill env up|down|status|reset`: environments outside a run, and sweeping what killed runs left."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+
+from runner.backends.processes import pid_alive, sweep_state
+from runner.run_command import state_dir
+
+ENV_RUN_ID = "env"
+
+
+def sweep_run(backend: str, reports_root: Path, run_id: str) -> list[str]:
+    """Remove what one run left behind: its processes (local) or labelled resources (compose)."""
+    removed: list[str] = []
+    if backend == "local":
+        state = state_dir(reports_root) / f"{run_id}.json"
+        if state.exists():
+            removed.extend(sweep_state(state))
+        scratch = state_dir(reports_root) / run_id
+        if scratch.is_dir():
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed.append(f"files {scratch}")
+    else:
+        from runner.backends.compose import reset_all
+
+        removed.extend(reset_all(run_id=run_id))  # type: ignore[call-arg]
+    return removed
+
+
+def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
+    """Start an environment at the last green pin and leave it running."""
+    from runner.backends.base import ConsumerSettings
+    from runner.drill_run import consumer_settings_for
+    from runner.ledger import Ledger
+    from runner.plan import compatible_green, load_consumer_pin
+    from runner.probes.seed import seed_policy
+
+    consumer_pin = load_consumer_pin(pin)
+    ledger_path = reports_root / "ledger.sqlite3"
+    with Ledger(ledger_path) as ledger:
+        ledger.ensure_seeded(consumer_pin)
+        baseline = compatible_green(ledger.last_green_pin(), consumer_pin)
+    env_down(backend, reports_root)
+    if backend == "local":
+        from runner.backends.local import LocalEnvironment
+
+        env = LocalEnvironment(state_dir(reports_root), ENV_RUN_ID)
+    else:
+        from runner.backends.compose import ComposeEnvironment
+
+        env = ComposeEnvironment(run_id=ENV_RUN_ID)  # type: ignore[call-arg]
+    endpoints = env.up(baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), 500))
+    seed_policy(endpoints.memorykernel_url)
+    typer.echo(f"environment up at {baseline.release_tag}: consumer {endpoints.consumer_url}, "
+               f"memorykernel {endpoints.memorykernel_url}, toxiproxy {endpoints.toxiproxy_url} ({env.toxiproxy_kind})")
+    typer.echo("stop it with `mkdrill env down`")
+
+
+def env_down(backend: str, reports_root: Path) -> None:
+    """Stop the environment `env up` started."""
+    removed = sweep_run(backend, reports_root, ENV_RUN_ID)
+    typer.echo("stopped: " + ", ".join(removed) if removed else "no environment was up")
+
+
+def env_status(backend: str, reports_root: Path) -> None:
+    """List environments that state files record, and whether their processes live."""
+    import json
+
+    states = sorted(state_dir(reports_root).glob("*.json"))
+    if backend == "compose":
+        from runner.backends.compose import describe_all
+
+        for line in describe_all():  # type: ignore[attr-defined]
+            typer.echo(line)
+    if not states and backend == "local":
+        typer.echo("no local environment recorded")
+    for path in states:
+        data = json.loads(path.read_text())
+        owner = int(data.get("owner_pid", 0))
+        procs = ", ".join(
+            f"{p['name']} pid {p['pid']} {'running' if pid_alive(int(p['pid'])) else 'gone'}" for p in data.get("processes", [])
+        )
+        holder = "env up" if path.stem == ENV_RUN_ID else f"run {path.stem} ({'runner alive' if pid_alive(owner) else 'runner gone: sweep with `mkdrill env reset`'})"
+        typer.echo(f"{holder}: {procs or 'no processes'}")
+
+
+def env_reset(backend: str, reports_root: Path) -> None:
+    """Sweep every leftover of every run (never the ledger)."""
+    import json
+
+    removed: list[str] = []
+    root = state_dir(reports_root)
+    live: set[str] = set()
+    for path in sorted(root.glob("*.json")):
+        try:
+            owner = int(json.loads(path.read_text()).get("owner_pid", 0))
+        except (OSError, ValueError):
+            owner = 0
+        if path.stem != ENV_RUN_ID and owner and pid_alive(owner):
+            live.add(path.stem)
+            typer.echo(f"run {path.stem} is still running (pid {owner}); not touched", err=True)
+            continue
+        removed.extend(sweep_state(path))
+    for scratch in sorted(p for p in root.glob("*") if p.is_dir() and p.name not in live):
+        shutil.rmtree(scratch, ignore_errors=True)
+        removed.append(f"files {scratch}")
+    if backend == "compose":
+        from runner.backends.compose import reset_all
+
+        removed.extend(reset_all())  # type: ignore[call-arg]
+    typer.echo("removed: " + ", ".join(removed) if removed else "nothing to remove")

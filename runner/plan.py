@@ -1,0 +1,104 @@
+"""Decide a run before anything starts: drills, pins, releases, folders. Bad input fails here, exit 2."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runner.contract import RELEASES
+from runner.drill_run import DrillSettings
+from runner.engine import Releases, RunPlan, candidate_for
+from runner.errors import DefinitionError
+from runner.loader import default_drills_dir, load_drills, select_drills
+from runner.pins import BASELINE_TAG, Pin, check_manifest_matches, default_manifest_path, default_pin_path, load_pin
+
+MANIFEST_BESIDE_PIN = "memorykernel-producer-manifest.json"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for on the command line (after env and defaults)."""
+
+    drills: list[str]
+    suite: str | None
+    backend: str
+    pin: Path | None
+    out: Path | None
+    drills_dir: Path | None
+    fail_fast: bool
+    rate_hz: float
+    consumer_timeout_ms: int
+    ask_body: str
+    enrichment: str
+    reports_root: Path
+
+
+def new_run_id() -> str:
+    """Sortable, unique: UTC time plus a short random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def manifest_for(pin: Pin) -> Path | None:
+    """The producer manifest to check the pin's SHA-256 against: beside the pin file, else the embedded one."""
+    beside = Path(pin.source).parent / MANIFEST_BESIDE_PIN
+    if beside.is_file():
+        return beside
+    embedded = default_manifest_path(pin.release_tag)
+    return embedded if embedded.is_file() else None
+
+
+def load_consumer_pin(path: Path | None) -> Pin:
+    """The consumer's pin: the given file or the embedded baseline, with its manifest hash verified."""
+    pin = load_pin(path or default_pin_path(BASELINE_TAG))
+    manifest = manifest_for(pin)
+    if pin.expected_producer_manifest_sha256 and manifest is not None:
+        check_manifest_matches(pin, manifest)
+    return pin
+
+
+def compatible_green(last_green: Pin | None, consumer_pin: Pin) -> Pin:
+    """The rollback target: the last green pin when the consumer can talk to it, else the consumer's own pin."""
+    if last_green is not None and (
+        last_green.expected_service_contract_version == consumer_pin.expected_service_contract_version
+        and last_green.expected_api_contract_version == consumer_pin.expected_api_contract_version
+    ):
+        return last_green
+    return consumer_pin
+
+
+def build_plan(request: RunRequest, run_id: str, last_green: Pin | None, backend_releases: set[str] | None) -> RunPlan:
+    """Validate everything the run needs and fix its decisions."""
+    catalog = load_drills([request.drills_dir or default_drills_dir()])
+    suite = request.suite if (request.suite or request.drills) else "nightly"
+    drills = select_drills(catalog, request.drills, suite)
+    consumer_pin = load_consumer_pin(request.pin)
+    baseline = compatible_green(last_green, consumer_pin)
+    releases = Releases(baseline=baseline, candidate=candidate_for(baseline))
+    if backend_releases is not None:
+        for tag in {baseline.release_tag, releases.candidate}:
+            if tag not in backend_releases:
+                raise DefinitionError(
+                    f"--pin: release {tag} has no reference MemoryKernel on the {request.backend} backend "
+                    f"(it serves {', '.join(sorted(RELEASES))}); use --backend compose with your own images"
+                )
+    out_dir = request.out or request.reports_root / run_id
+    return RunPlan(
+        run_id=run_id,
+        drills=drills,
+        consumer_pin=consumer_pin,
+        releases=releases,
+        backend=request.backend,
+        suite=suite,
+        out_dir=out_dir,
+        drill_settings=DrillSettings(rate_hz=request.rate_hz, consumer_timeout_ms=request.consumer_timeout_ms),
+        ask_body=request.ask_body,
+        enrichment=request.enrichment,
+        fail_fast=request.fail_fast,
+        settings={
+            "rate_hz": f"{request.rate_hz:g}",
+            "consumer_timeout_ms": str(request.consumer_timeout_ms),
+            "drills_dir": str(request.drills_dir or default_drills_dir()),
+        },
+    )

@@ -1,0 +1,71 @@
+"""Listens to the engine: a live line per drill on the terminal, reports written after every drill."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from runner.record import DrillResult, Phase, RunRecord, Verdict
+
+MARKS = {
+    Verdict.PASSED: "PASS",
+    Verdict.FAILED: "FAIL",
+    Verdict.ERROR: "ERROR",
+    Verdict.SKIPPED: "SKIP",
+    Verdict.INTERRUPTED: "INTR",
+}
+COLOURS = {Verdict.PASSED: "32", Verdict.FAILED: "31", Verdict.ERROR: "31", Verdict.SKIPPED: "33", Verdict.INTERRUPTED: "33"}
+
+
+class Progress:
+    """Prints one line per drill (rewritten in place on a TTY as phases advance) and writes reports."""
+
+    def __init__(self, out_dir: Path, stream: TextIO | None = None, write_reports: bool = True) -> None:
+        self.out_dir = out_dir
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self._write = write_reports
+        self._current = ""
+
+    def _paint(self, text: str, verdict: Verdict) -> str:
+        return f"\x1b[{COLOURS[verdict]}m{text}\x1b[0m" if self.tty else text
+
+    def _save(self, record: RunRecord) -> None:
+        if self._write:
+            from runner.reports.writer import write_reports
+
+            write_reports(record, self.out_dir)
+
+    def run_started(self, record: RunRecord) -> None:
+        self.stream.write(
+            f"mkdrill run {record.run_id}: backend {record.backend}, pin {record.pin.release_tag} "
+            f"({record.pin.expected_service_contract_version}), candidate {record.releases['candidate']}, "
+            f"ask body {record.settings.get('ask_body')}\n"
+        )
+        self.stream.flush()
+        self._save(record)
+
+    def drill_started(self, name: str, index: int, total: int) -> None:
+        self._current = f"[{index}/{total}] {name}"
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{self._current} …")
+            self.stream.flush()
+
+    def phase_changed(self, drill: str, phase: Phase) -> None:
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{self._current} … {phase.value}")
+            self.stream.flush()
+
+    def drill_finished(self, result: DrillResult, record: RunRecord) -> None:
+        ttr = f" restore {result.time_to_restore_s:.2f}s" if result.time_to_restore_s is not None else ""
+        reasons = ",".join(sorted(result.fallback_reasons)) or "-"
+        line = f"{self._paint(MARKS[result.verdict], result.verdict)} {self._current} ({result.duration_s:.1f}s, fallback {reasons}{ttr})"
+        if result.verdict is not Verdict.PASSED:
+            line += f"\n      {result.reason}"
+        self.stream.write(("\r\x1b[K" if self.tty else "") + line + "\n")
+        self.stream.flush()
+        self._save(record)
+
+    def run_finished(self, record: RunRecord) -> None:
+        self._save(record)

@@ -1,0 +1,117 @@
+"""`mkdrill run`: plan, lock, environment, engine, reports, ledger — and the exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from runner.backends.base import Environment
+from runner.clock import SystemClock
+from runner.contract import RELEASES
+from runner.engine import Engine, RunPlan
+from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
+from runner.lock import run_lock
+from runner.plan import RunRequest, build_plan, new_run_id
+from runner.progress import Progress
+from runner.record import RunRecord, Verdict
+from runner.signals import interrupts_raise
+from runner.spec import describe_fault
+
+__all__ = ["RunRequest", "execute"]
+
+log = logging.getLogger(__name__)
+
+
+def state_dir(reports_root: Path) -> Path:
+    """Where environments record what they started, for `mkdrill env reset`."""
+    return reports_root / ".state"
+
+
+def make_environment(plan: RunPlan, reports_root: Path, toxiproxy_url: str | None, memorykernel_image: str | None) -> Environment:
+    """The backend the plan asks for."""
+    if plan.backend == "compose":
+        from runner.backends.compose import ComposeEnvironment
+
+        return ComposeEnvironment(run_id=plan.run_id, memorykernel_image=memorykernel_image)  # type: ignore[call-arg]
+    from runner.backends.local import LocalEnvironment
+
+    return LocalEnvironment(state_dir(reports_root), plan.run_id, toxiproxy_url=toxiproxy_url)
+
+
+def print_plan(plan: RunPlan) -> None:
+    """The dry-run output: what would run, against which pins."""
+    print(
+        f"plan {plan.run_id}: backend {plan.backend}, suite {plan.suite or '-'}, consumer pin "
+        f"{plan.consumer_pin.release_tag} ({plan.consumer_pin.expected_service_contract_version}), "
+        f"baseline {plan.releases.baseline.release_tag}, candidate {plan.releases.candidate}, out {plan.out_dir}"
+    )
+    rows = [(d.drill.name, describe_fault(d.drill.fault), f"{d.drill.window_s:g}s", d.drill.recover.kind) for d in plan.drills]
+    print(tabulate(rows, headers=["drill", "fault", "window", "recover"]))
+
+
+def print_summary(record: RunRecord) -> None:
+    """The final table."""
+    rows = [
+        (
+            d.name,
+            d.verdict.value,
+            ",".join(f"{k}×{v}" for k, v in sorted(d.fallback_reasons.items())) or "-",
+            f"{d.time_to_restore_s:.3f}" if d.time_to_restore_s is not None else "-",
+            next((f"{p.latency.p95_ms:.0f}" for p in d.probe if p.phase.value == "observe" and p.latency), "-"),
+        )
+        for d in record.drills
+    ]
+    print(tabulate(rows, headers=["drill", "verdict", "fallback reasons", "restore s", "p95 ms (fault)"]))
+    print(f"{record.verdict.value}: {record.reason}")
+
+
+def execute(request: RunRequest, *, dry_run: bool, toxiproxy_url: str | None, memorykernel_image: str | None) -> int:
+    """Run the request; return the exit code (errors propagate as DrillError with theirs)."""
+    from runner.ledger import Ledger
+
+    run_id = new_run_id()
+    ledger_path = request.reports_root / "ledger.sqlite3"
+    last_green = None
+    if ledger_path.exists():
+        with Ledger(ledger_path) as ledger:
+            last_green = ledger.last_green_pin()
+    backend_releases = set(RELEASES) if request.backend == "local" else None
+    plan = build_plan(request, run_id, last_green, backend_releases)
+    if dry_run:
+        print_plan(plan)
+        return EXIT_PASSED
+    clock = SystemClock()
+    with run_lock(state_dir(request.reports_root) / f"{request.backend}.lock", run_id) as stale:
+        if stale:
+            from runner.env_command import sweep_run
+
+            swept = sweep_run(request.backend, request.reports_root, stale)
+            if swept:
+                print(f"took over the lock of killed run {stale}; swept: {', '.join(swept)}", file=sys.stderr)
+        with Ledger(ledger_path) as ledger:
+            ledger.ensure_seeded(plan.consumer_pin)
+        env = make_environment(plan, request.reports_root, toxiproxy_url, memorykernel_image)
+        progress = Progress(plan.out_dir)
+        from runner.probes.seed import seed_policy
+
+        engine = Engine(plan, env, clock, progress, seed=seed_policy)
+        try:
+            with interrupts_raise(run_id):
+                record = engine.run()
+        except Interrupted:
+            print(f"interrupted: cleanup ran; report in {plan.out_dir}", file=sys.stderr)
+            raise
+        except DrillError:
+            print(f"report in {plan.out_dir}", file=sys.stderr)
+            raise
+        finally:
+            final = engine.last_record
+            if final is not None:
+                with Ledger(ledger_path) as ledger:
+                    ledger.record_run(final, plan.out_dir)
+    print_summary(record)
+    print(f"reports: {plan.out_dir}")
+    return EXIT_PASSED if record.verdict is Verdict.PASSED else EXIT_DRILL_FAILED
