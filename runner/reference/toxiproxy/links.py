@@ -1,0 +1,340 @@
+"""One proxied TCP connection: the client socket, the upstream socket, and a link each way.
+
+A link reads one socket and writes the other through its chain of toxic stages. With no toxics the
+bytes go straight from data_received to write(), which is what keeps the proxy's own cost small.
+As in Toxiproxy, the end of either direction closes both sockets (no half-close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import socket
+import struct
+from typing import Protocol, cast
+
+from runner.reference.toxiproxy.addresses import split_host_port
+from runner.reference.toxiproxy.stages import Chunk, End, Stage, make_stage
+from runner.reference.toxiproxy.toxics import Direction, Toxic
+
+logger = logging.getLogger(__name__)
+
+# Bytes held inside toxic stages before the source socket stops being read (TCP back-pressure).
+BACKLOG_HIGH = 4 * 1024 * 1024
+BACKLOG_LOW = BACKLOG_HIGH // 2
+# asyncio write buffer above which the other side stops being read.
+WRITE_BUFFER_HIGH = 512 * 1024
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from its proxy."""
+
+    @property
+    def upstream(self) -> str: ...
+
+    def toxics_for(self, direction: Direction) -> list[Toxic]: ...
+
+    def connection_opened(self, connection: Connection) -> None: ...
+
+    def connection_closed(self, connection: Connection) -> None: ...
+
+
+class Side(enum.Enum):
+    """Which socket of a proxied connection."""
+
+    CLIENT = "client"
+    UPSTREAM = "upstream"
+
+
+class Link:
+    """Bytes one way: read from `source`, passed through the stages, written to `dest`."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        source: asyncio.Transport,
+        dest: asyncio.Transport,
+        toxics: list[Toxic],
+    ) -> None:
+        self.connection = connection
+        self.source = source
+        self.dest = dest
+        self.sink = _Sink(self)
+        self.stages: list[Stage] = []
+        self.done = False
+        self._loop = asyncio.get_running_loop()
+        self._eof = False
+        self._queued = 0
+        self._pauses: set[str] = set()
+        for toxic in toxics:
+            self.add_toxic(toxic)
+
+    # bytes in -------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the source socket."""
+        if self.done:
+            return
+        if self.stages:
+            self.stages[0].push(Chunk(data, self._loop.time()))
+        else:
+            self.dest.write(data)
+
+    def feed_eof(self) -> None:
+        """The source socket ended; the end travels behind the data still in the stages."""
+        if self.done or self._eof:
+            return
+        self._eof = True
+        head: Stage | _Sink = self.stages[0] if self.stages else self.sink
+        head.push(Chunk(b"", self._loop.time(), End.CLOSE))
+
+    # toxics on a live link ------------------------------------------------------------------------
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        """Append a stage; data already past the old end of the chain is not affected."""
+        if self.done:
+            return
+        stage = make_stage(toxic, self, self.sink)
+        if self.stages:
+            self.stages[-1].output = stage
+        self.stages.append(stage)
+        stage.start()
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        """Restart the toxic's stage with new attributes, keeping what it holds."""
+        for stage in self.stages:
+            if stage.toxic.name == toxic.name:
+                stage.restart(toxic)
+
+    def remove_toxic(self, name: str) -> None:
+        """Drop the toxic's stage; what it held moves on at once, in order."""
+        index = next((i for i, s in enumerate(self.stages) if s.toxic.name == name), None)
+        if index is None:
+            return
+        stage = self.stages[index]
+        stage.interrupt()
+        del self.stages[index]
+        following: Stage | _Sink = self.stages[index] if index < len(self.stages) else self.sink
+        if index > 0:
+            self.stages[index - 1].output = following
+        stage.output = following
+        stage.flush()
+
+    # back-pressure --------------------------------------------------------------------------------
+
+    def grow(self, size: int) -> None:
+        """Bytes entered a stage queue."""
+        self._queued += size
+        if self._queued > BACKLOG_HIGH:
+            self.pause("backlog")
+
+    def shrink(self, size: int) -> None:
+        """Bytes left a stage queue."""
+        self._queued -= size
+        if self._queued <= BACKLOG_LOW:
+            self.resume("backlog")
+
+    def pause(self, reason: str) -> None:
+        """Stop reading the source for a reason (destination full, stages full)."""
+        if not self._pauses and not self.done:
+            self.source.pause_reading()
+        self._pauses.add(reason)
+
+    def resume(self, reason: str) -> None:
+        """Read the source again once no reason to pause is left."""
+        if reason not in self._pauses:
+            return
+        self._pauses.discard(reason)
+        if not self._pauses and not self.done:
+            self.source.resume_reading()
+
+    # the end --------------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The destination is closed or gone: stop every stage."""
+        if self.done:
+            return
+        self.done = True
+        for stage in self.stages:
+            stage.interrupt()
+            stage.closed = True
+
+
+class _Sink:
+    """The end of a link's chain: the destination socket."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def push(self, chunk: Chunk) -> None:
+        link = self.link
+        if link.done:
+            return
+        if chunk.end is None:
+            if chunk.data:
+                link.dest.write(chunk.data)
+        elif chunk.end is End.CLOSE:
+            link.finish()
+            link.dest.close()  # flushes what is buffered, then FIN
+        else:
+            link.connection.reset()
+
+
+class _SideProtocol(asyncio.Protocol):
+    """asyncio callbacks of one socket, forwarded to the links that read and write it."""
+
+    def __init__(self, connection: Connection, side: Side) -> None:
+        self.connection = connection
+        self.side = side
+        self.reading: Link | None = None
+        self.writing: Link | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connection.side_made(self.side, cast(asyncio.Transport, transport))
+
+    def data_received(self, data: bytes) -> None:
+        if self.reading is not None:
+            self.reading.feed(data)
+
+    def eof_received(self) -> bool:
+        if self.reading is None:
+            return False
+        self.reading.feed_eof()
+        return True  # keep the socket open: the other direction may still be writing to it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connection.side_lost(self.side)
+
+    def pause_writing(self) -> None:
+        if self.writing is not None:
+            self.writing.pause("destination")
+
+    def resume_writing(self) -> None:
+        if self.writing is not None:
+            self.writing.resume("destination")
+
+
+def _linger_zero(transport: asyncio.Transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class Connection:
+    """A client accepted by a proxy, its upstream connection, and the two links between them."""
+
+    def __init__(self, owner: ConnectionOwner) -> None:
+        self.owner = owner
+        self.client_protocol = _SideProtocol(self, Side.CLIENT)
+        self.upstream_protocol = _SideProtocol(self, Side.UPSTREAM)
+        self.client: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.links: dict[Direction, Link] = {}
+        self.closed = False
+        self._lost: set[Side] = set()
+        self._connecting: asyncio.Task[None] | None = None
+
+    # socket events --------------------------------------------------------------------------------
+
+    def side_made(self, side: Side, transport: asyncio.Transport) -> None:
+        """A socket is connected: the client on accept, the upstream once dialled."""
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        if side is Side.CLIENT:
+            self.client = transport
+            transport.pause_reading()  # until the upstream answers
+            self.owner.connection_opened(self)
+            self._connecting = asyncio.get_running_loop().create_task(self._dial_upstream())
+            return
+        self.upstream = transport
+        if self.closed or self.client is None:
+            transport.abort()
+            return
+        self._make_links(self.client, transport)
+        self.client.resume_reading()
+
+    def side_lost(self, side: Side) -> None:
+        """A socket is gone: its reader sees the end, its writer stops."""
+        self._lost.add(side)
+        protocol = self.client_protocol if side is Side.CLIENT else self.upstream_protocol
+        if protocol.reading is not None:
+            protocol.reading.feed_eof()
+        if protocol.writing is not None:
+            protocol.writing.finish()
+        if side is Side.CLIENT and self.upstream is None:
+            self._cancel_dial()
+        if Side.CLIENT in self._lost and (self.upstream is None or Side.UPSTREAM in self._lost):
+            self._finished()
+
+    async def _dial_upstream(self) -> None:
+        upstream = self.owner.upstream
+        try:
+            host, port = split_host_port(upstream)
+            await asyncio.get_running_loop().create_connection(
+                lambda: self.upstream_protocol, host, port
+            )
+        except (OSError, ValueError) as exc:
+            logger.info("proxy upstream %s unreachable: %s", upstream, exc)
+            if self.client is not None:
+                self.client.close()
+
+    def _make_links(self, client: asyncio.Transport, upstream: asyncio.Transport) -> None:
+        up = Link(self, client, upstream, self.owner.toxics_for(Direction.UPSTREAM))
+        down = Link(self, upstream, client, self.owner.toxics_for(Direction.DOWNSTREAM))
+        self.links = {Direction.UPSTREAM: up, Direction.DOWNSTREAM: down}
+        self.client_protocol.reading, self.client_protocol.writing = up, down
+        self.upstream_protocol.reading, self.upstream_protocol.writing = down, up
+
+    # toxics ---------------------------------------------------------------------------------------
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        """A toxic added to the proxy reaches this live connection."""
+        link = self.links.get(toxic.direction)
+        if link is not None:
+            link.add_toxic(toxic)
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        """A toxic updated on the proxy."""
+        link = self.links.get(toxic.direction)
+        if link is not None:
+            link.update_toxic(toxic)
+
+    def remove_toxic(self, toxic: Toxic) -> None:
+        """A toxic removed from the proxy."""
+        link = self.links.get(toxic.direction)
+        if link is not None:
+            link.remove_toxic(toxic.name)
+
+    # ending ---------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop both sockets at once (proxy disabled, changed or deleted)."""
+        self.closed = True
+        self._cancel_dial()
+        for link in self.links.values():
+            link.finish()
+        for transport in (self.client, self.upstream):
+            if transport is not None:
+                transport.abort()
+
+    def reset(self) -> None:
+        """Reset both sockets (RST), as reset_peer does."""
+        self.closed = True
+        for link in self.links.values():
+            link.finish()
+        for transport in (self.client, self.upstream):
+            if transport is not None:
+                _linger_zero(transport)
+                transport.abort()
+
+    def _cancel_dial(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+
+    def _finished(self) -> None:
+        self.closed = True
+        for link in self.links.values():
+            link.finish()
+        self.owner.connection_closed(self)

@@ -1,0 +1,220 @@
+"""Proxies and the collection of them: listen, enable/disable, update, toxics, populate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from runner.reference.toxiproxy.addresses import LISTEN_BACKLOG, bind_listener, format_address
+from runner.reference.toxiproxy.errors import (
+    ApiError,
+    proxy_already_exists,
+    proxy_not_found,
+    toxic_not_found,
+)
+from runner.reference.toxiproxy.links import Connection
+from runner.reference.toxiproxy.toxics import Direction, Toxic
+
+logger = logging.getLogger(__name__)
+
+
+class Proxy:
+    """One named TCP proxy: a listening socket, its connections and its toxics."""
+
+    def __init__(self, name: str, listen: str, upstream: str, default_host: str) -> None:
+        self.name = name
+        self.listen = listen
+        self._upstream = upstream
+        self.enabled = False
+        self.toxics: dict[Direction, list[Toxic]] = {
+            Direction.UPSTREAM: [],
+            Direction.DOWNSTREAM: [],
+        }
+        self.connections: set[Connection] = set()
+        self._default_host = default_host
+        self._server: asyncio.Server | None = None
+
+    # what connections read ------------------------------------------------------------------------
+
+    @property
+    def upstream(self) -> str:
+        """host:port dialled for each accepted client."""
+        return self._upstream
+
+    def toxics_for(self, direction: Direction) -> list[Toxic]:
+        """The toxics a new connection starts with, in chain order."""
+        return list(self.toxics[direction])
+
+    def connection_opened(self, connection: Connection) -> None:
+        """Track a connection so disabling the proxy can drop it."""
+        self.connections.add(connection)
+
+    def connection_closed(self, connection: Connection) -> None:
+        """Forget a connection whose sockets are both gone."""
+        self.connections.discard(connection)
+
+    # listening ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen and accept; a bind failure raises the 500 Toxiproxy answers with."""
+        if self.enabled:
+            return
+        sock = bind_listener(self.listen, self._default_host)
+        self.listen = format_address(sock.getsockname())
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._accept, sock=sock, backlog=LISTEN_BACKLOG)
+        self.enabled = True
+        logger.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
+
+    def _accept(self) -> asyncio.Protocol:
+        return Connection(self).client_protocol
+
+    def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for connection in list(self.connections):
+            connection.close()
+        self.connections.clear()
+        logger.info("proxy %s stopped", self.name)
+
+    async def update(self, listen: str, upstream: str, enabled: bool) -> None:
+        """Toxiproxy's Proxy.Update: a new address restarts the proxy; `enabled` starts/stops it."""
+        if listen != self.listen or upstream != self.upstream:
+            self.stop()
+            self.listen = listen
+            self._upstream = upstream
+        if enabled != self.enabled:
+            if enabled:
+                await self.start()
+            else:
+                self.stop()
+
+    # toxics ---------------------------------------------------------------------------------------
+
+    def toxic_list(self) -> list[Toxic]:
+        """Every toxic, upstream ones first, as Toxiproxy lists them."""
+        return [*self.toxics[Direction.UPSTREAM], *self.toxics[Direction.DOWNSTREAM]]
+
+    def toxic_names(self) -> set[str]:
+        """Names in use on this proxy."""
+        return {toxic.name for toxic in self.toxic_list()}
+
+    def get_toxic(self, name: str) -> Toxic:
+        """A toxic by name, or 404."""
+        for toxic in self.toxic_list():
+            if toxic.name == name:
+                return toxic
+        raise toxic_not_found()
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        """Append a toxic to its direction's chain, on every live connection too."""
+        self.toxics[toxic.direction].append(toxic)
+        for connection in list(self.connections):
+            connection.add_toxic(toxic)
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        """Replace a toxic's attributes and toxicity in place."""
+        chain = self.toxics[toxic.direction]
+        for index, current in enumerate(chain):
+            if current.name == toxic.name:
+                chain[index] = toxic
+        for connection in list(self.connections):
+            connection.update_toxic(toxic)
+
+    def remove_toxic(self, name: str) -> None:
+        """Remove a toxic by name, or 404."""
+        toxic = self.get_toxic(name)
+        self.toxics[toxic.direction].remove(toxic)
+        for connection in list(self.connections):
+            connection.remove_toxic(toxic)
+
+    def reset_toxics(self) -> None:
+        """Remove every toxic."""
+        for toxic in self.toxic_list():
+            self.remove_toxic(toxic.name)
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON object Toxiproxy returns for a proxy."""
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [toxic.to_json() for toxic in self.toxic_list()],
+        }
+
+
+class ProxyCollection:
+    """All proxies by name."""
+
+    def __init__(self, default_host: str) -> None:
+        self.default_host = default_host
+        self.proxies: dict[str, Proxy] = {}
+
+    def new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
+        """A proxy not yet added or started."""
+        return Proxy(name, listen, upstream, self.default_host)
+
+    def get(self, name: str) -> Proxy:
+        """A proxy by name, or 404."""
+        try:
+            return self.proxies[name]
+        except KeyError:
+            raise proxy_not_found() from None
+
+    async def add(self, proxy: Proxy, start: bool) -> None:
+        """Add a new proxy (409 if the name is taken), started when asked."""
+        if proxy.name in self.proxies:
+            raise proxy_already_exists()
+        if start:
+            await proxy.start()
+        self.proxies[proxy.name] = proxy
+
+    async def add_or_replace(self, proxy: Proxy, start: bool) -> Proxy:
+        """Populate's rule: an existing proxy with the same listen and upstream is kept as it is."""
+        existing = self.proxies.get(proxy.name)
+        if existing is not None:
+            if existing.listen == proxy.listen and existing.upstream == proxy.upstream:
+                return existing
+            existing.stop()
+        if start:
+            await proxy.start()
+        self.proxies[proxy.name] = proxy
+        return proxy
+
+    async def populate(
+        self, specs: Iterable[tuple[str, str, str, bool]]
+    ) -> tuple[list[Proxy], ApiError | None]:
+        """Create or replace proxies in order; the first failure stops it, keeping what was done."""
+        applied: list[Proxy] = []
+        for name, listen, upstream, enabled in specs:
+            try:
+                applied.append(
+                    await self.add_or_replace(self.new_proxy(name, listen, upstream), enabled)
+                )
+            except ApiError as exc:
+                return applied, exc
+        return applied, None
+
+    def remove(self, name: str) -> None:
+        """Stop and forget a proxy, or 404."""
+        proxy = self.get(name)
+        proxy.stop()
+        del self.proxies[name]
+
+    async def reset(self) -> None:
+        """Enable every proxy and remove every toxic (POST /reset)."""
+        for proxy in list(self.proxies.values()):
+            await proxy.start()
+            proxy.reset_toxics()
+
+    def close(self) -> None:
+        """Stop everything (server shutdown)."""
+        for proxy in self.proxies.values():
+            proxy.stop()
