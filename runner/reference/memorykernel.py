@@ -1,0 +1,151 @@
+"""Reference MemoryKernel service: the v0.3.2 (service.v2) and v0.4.0 (service.v3) HTTP contract.
+
+Standard library only (http.server, sqlite3, json) so it starts fast in a slim container. It
+reproduces the tagged releases, not the untagged head: no `/v1/ready`, no telemetry in health,
+no server-side operation timeout. See `mk_app` for routing, `mk_api` for the operations and
+error classification, `mk_store` for SQLite, `mk_query` for ordering, `mk_json` for request
+decoding with axum's rejection texts.
+
+    serve(release, host, port, db)        foreground; one ready line; stops on SIGTERM/SIGINT
+    MemoryKernelServer(release, db, ...)  in-process on a background thread (tests, benchmarks)
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import socket
+import threading
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from runner.contract import RELEASES, Release
+from runner.errors import DefinitionError, EnvironmentProblem
+from runner.reference.mk_app import MemoryKernelApp
+from runner.reference.mk_http import MemoryKernelHTTPServer
+
+logger = logging.getLogger(__name__)
+
+_STOP_JOIN_TIMEOUT_S = 10.0
+
+
+def release_for(tag: str) -> Release:
+    """The release a tag names, or a DefinitionError listing the tags there are."""
+    release = RELEASES.get(tag)
+    if release is None:
+        known = ", ".join(RELEASES)
+        raise DefinitionError(
+            f"--release: unknown MemoryKernel release '{tag}'; use one of {known}"
+        )
+    return release
+
+
+class MemoryKernelServer:
+    """The reference service on a background thread: `with MemoryKernelServer(...) as mk:`."""
+
+    def __init__(self, release: str, db: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.release = release_for(release)
+        self.db = Path(db)
+        self.host = host
+        self._requested_port = port
+        self._server: MemoryKernelHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for)."""
+        if self._server is None:
+            raise RuntimeError("MemoryKernelServer is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. `http://127.0.0.1:40123`."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> MemoryKernelServer:
+        """Bind and start serving; EnvironmentProblem when the address cannot be bound."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            app = MemoryKernelApp(self.release, self.db)
+            address = (self.host, self._requested_port)
+            try:
+                server = MemoryKernelHTTPServer(address, app, family)
+            except OSError as exc:
+                raise EnvironmentProblem(
+                    _bind_failure(self.host, self._requested_port, exc)
+                ) from exc
+            self._server = server
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"memorykernel-{self.release.tag}-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+            logger.info(
+                "memorykernel %s serving %s with db %s", self.release.tag, self.url, self.db
+            )
+            return self
+
+    def stop(self) -> None:
+        """Stop accepting, close open connections, join threads. Safe to call twice."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(_STOP_JOIN_TIMEOUT_S)
+
+    def __enter__(self) -> MemoryKernelServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    address = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {address}: address already in use; "
+            "pick another --port (0 picks a free one) or stop the process holding it"
+        )
+    return f"cannot listen on {address}: {exc.strerror or exc}; check --host and --port"
+
+
+def serve(release: str, host: str, port: int, db: Path) -> None:
+    """Serve in the foreground until SIGTERM or SIGINT, printing one ready line once bound."""
+    server = MemoryKernelServer(release, db, host=host, port=port)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.start()
+        tag = server.release.tag
+        contract = server.release.service_contract_version
+        print(f"memorykernel {tag} ({contract}) listening on {server.url}", flush=True)
+        while not stop_requested.wait(0.5):
+            pass
+        logger.info("memorykernel %s stopping on signal", tag)
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
