@@ -14,7 +14,7 @@ from runner.errors import DefinitionError
 from runner.spec import KNOWN_SUITES, Drill
 
 MAX_FILE_BYTES = 256 * 1024
-MAX_ALIASES = 64  # drill files need none; a handful is harmless, thousands is an alias bomb
+MAX_ALIASES = 16  # drill files need none; a few are harmless, many are an alias bomb
 DRILL_SUFFIXES = (".yaml", ".yml")
 
 
@@ -35,7 +35,13 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.field}: {self.message}" if self.field else f"{self.path}: {self.message}"
+        text = f"{self.path}: {self.field}: {self.message}" if self.field else f"{self.path}: {self.message}"
+        return " ".join(text.split("\n")) if text.isprintable() else _printable(text)
+
+
+def _printable(text: str) -> str:
+    """One line, no control characters: odd keys in a drill file must not break the error format."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 class DrillFilesInvalid(DefinitionError):
