@@ -1,0 +1,331 @@
+"""What a Toxiproxy adds: latency per round trip, latency toxic accuracy, throughput, concurrency.
+
+Runs against the embedded server (in its own process, as users run it) and, side by side, a real
+toxiproxy-server when one is on PATH or in $TOXIPROXY_SERVER_BIN. The upstream is a separate
+process too, so client, proxy and upstream never share an interpreter.
+
+Run: python -m runner.bench.proxy
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tabulate import tabulate
+
+from runner.errors import EnvironmentProblem
+from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server, start_toxiproxy
+
+MESSAGE_SIZE = 1024
+ECHO_MODE = b"E"
+BULK_MODE = b"B"
+IO_TIMEOUT_S = 30.0
+
+TARGETS = {
+    "added_p50_ms": "<= 0.5",
+    "added_p99_ms": "<= 2",
+    "latency_200ms_median": "200 +- 10",
+    "throughput_mib_s": ">= 50",
+    "concurrent_errors": "0 of 100",
+}
+
+
+# -- upstream: echo (1 KiB request/response) and bulk (send N bytes, close) ------------------------
+
+
+class _UpstreamProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.mode = b""
+        self.header = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.mode == ECHO_MODE:
+            self.transport.write(data)
+            return
+        self.header += data
+        if self.header[:1] == ECHO_MODE:
+            self.mode = ECHO_MODE
+            if len(self.header) > 1:
+                self.transport.write(self.header[1:])
+        elif self.header[:1] == BULK_MODE and len(self.header) >= 9:
+            self.mode = BULK_MODE
+            asyncio.get_running_loop().create_task(
+                self._send_bulk(int.from_bytes(self.header[1:9], "big"))
+            )
+
+    async def _send_bulk(self, size: int) -> None:
+        assert self.transport is not None
+        block = bytes(256 * 1024)
+        sent = 0
+        while sent < size and not self.transport.is_closing():
+            part = block[: min(len(block), size - sent)]
+            self.transport.write(part)
+            sent += len(part)
+            while self.transport.get_write_buffer_size() > 4 * len(block):
+                await asyncio.sleep(0.0005)
+        self.transport.close()
+
+
+def _upstream_main(port_out: Any, stop: Any) -> None:
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_UpstreamProtocol, "127.0.0.1", 0)
+        port_out.send(server.sockets[0].getsockname()[1])
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        server.close()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def upstream_process() -> Iterator[str]:
+    """The echo/bulk upstream in a child process; yields its host:port."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    stop = ctx.Event()
+    process = ctx.Process(target=_upstream_main, args=(send, stop), daemon=True)
+    process.start()
+    try:
+        if not receive.poll(15):
+            raise EnvironmentProblem("bench upstream did not start within 15 s")
+        yield f"127.0.0.1:{receive.recv()}"
+    finally:
+        stop.set()
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        receive.close()
+        send.close()
+
+
+# -- the servers under test ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def embedded_process() -> Iterator[tuple[str, str]]:
+    """`mkdrill serve toxiproxy` as a child process on a free port; yields (url, kind)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "serve", "toxiproxy", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"http://\S+", line)
+        if match is None:
+            raise EnvironmentProblem(
+                f"embedded toxiproxy did not start: {line.strip() or 'no output'}"
+            )
+        yield match.group(0), "embedded"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextlib.contextmanager
+def real_server() -> Iterator[tuple[str, str]]:
+    """A real toxiproxy-server on a free port; yields (url, kind)."""
+    with start_toxiproxy(prefer_real=True) as handle:
+        yield handle.url, handle.kind
+
+
+# -- measurements ----------------------------------------------------------------------------------
+
+
+def _address(host_port: str) -> tuple[str, int]:
+    host, _, port = host_port.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _connect(host_port: str) -> socket.socket:
+    sock = socket.create_connection(_address(host_port), timeout=IO_TIMEOUT_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    parts: list[bytes] = []
+    remaining = size
+    while remaining:
+        part = sock.recv(remaining)
+        if not part:
+            raise ConnectionError(f"closed after {size - remaining} of {size} bytes")
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+def round_trips(host_port: str, count: int, rate_per_s: float) -> list[float]:
+    """`count` 1 KiB request/response round trips on one connection, paced; milliseconds each."""
+    payload = os.urandom(MESSAGE_SIZE)
+    timings: list[float] = []
+    with _connect(host_port) as sock:
+        sock.sendall(ECHO_MODE)
+        interval = 1.0 / rate_per_s
+        next_at = time.perf_counter()
+        for _ in range(count):
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            next_at += interval
+            started = time.perf_counter()
+            sock.sendall(payload)
+            if _recv_exactly(sock, MESSAGE_SIZE) != payload:
+                raise ConnectionError("echo answered other bytes")
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def bulk_throughput(host_port: str, size: int) -> float:
+    """MiB/s of `size` bytes sent by the upstream and read to the end by the client."""
+    with _connect(host_port) as sock:
+        sock.sendall(BULK_MODE + size.to_bytes(8, "big"))
+        started = time.perf_counter()
+        received = 0
+        buffer = bytearray(1024 * 1024)
+        while received < size:
+            got = sock.recv_into(buffer)
+            if not got:
+                break
+            received += got
+        elapsed = time.perf_counter() - started
+    if received != size:
+        raise ConnectionError(f"bulk transfer cut at {received} of {size} bytes")
+    return size / (1024 * 1024) / elapsed
+
+
+def concurrent_errors(host_port: str, connections: int, exchanges: int) -> int:
+    """How many of `connections` concurrent connections failed `exchanges` round trips each."""
+    host, port = _address(host_port)
+
+    async def one(index: int) -> bool:
+        payload = index.to_bytes(4, "big") * (MESSAGE_SIZE // 4)
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(ECHO_MODE)
+            for _ in range(exchanges):
+                writer.write(payload)
+                if await reader.readexactly(MESSAGE_SIZE) != payload:
+                    return False
+            return True
+        except (OSError, asyncio.IncompleteReadError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+    async def everyone() -> list[bool]:
+        return await asyncio.wait_for(
+            asyncio.gather(*(one(i) for i in range(connections))), timeout=IO_TIMEOUT_S
+        )
+
+    return sum(1 for ok in asyncio.run(everyone()) if not ok)
+
+
+def measure_proxy_overhead(
+    api_url: str,
+    upstream: str,
+    *,
+    requests: int = 1000,
+    rate_per_s: float = 200.0,
+    latency_samples: int = 20,
+    bulk_mib: int = 256,
+    connections: int = 100,
+) -> dict[str, float]:
+    """One server's figures: added p50/p99 ms, 200 ms toxic as seen, MiB/s, concurrent errors."""
+    control = ToxiproxyControl(api_url)
+    proxy = "bench"
+    listen = control.ensure_proxy(proxy, "127.0.0.1:0", upstream)
+    try:
+        round_trips(upstream, 50, rate_per_s)  # warm up both paths
+        round_trips(listen, 50, rate_per_s)
+        direct = round_trips(upstream, requests, rate_per_s)
+        proxied = round_trips(listen, requests, rate_per_s)
+        base = statistics.median(direct)
+        undo = control.add_toxic(proxy, "latency", "downstream", {"latency": 200, "jitter": 0})
+        try:
+            toxic = [t - base for t in round_trips(listen, latency_samples, 20.0)]
+        finally:
+            undo()
+        return {
+            "direct_p50_ms": percentile(direct, 0.50),
+            "direct_p99_ms": percentile(direct, 0.99),
+            "proxied_p50_ms": percentile(proxied, 0.50),
+            "proxied_p99_ms": percentile(proxied, 0.99),
+            "added_p50_ms": percentile(proxied, 0.50) - percentile(direct, 0.50),
+            "added_p99_ms": percentile(proxied, 0.99) - percentile(direct, 0.99),
+            "latency_200ms_median": statistics.median(toxic),
+            "latency_200ms_min": min(toxic),
+            "latency_200ms_max": max(toxic),
+            "direct_throughput_mib_s": bulk_throughput(upstream, bulk_mib * 1024 * 1024),
+            "throughput_mib_s": bulk_throughput(listen, bulk_mib * 1024 * 1024),
+            "concurrent_errors": float(concurrent_errors(listen, connections, 10)),
+        }
+    finally:
+        control.delete_proxy(proxy)
+
+
+def run_all(**options: Any) -> dict[str, dict[str, float]]:
+    """Figures for the embedded server and, when one is installed, a real toxiproxy-server."""
+    servers: list[Callable[[], contextlib.AbstractContextManager[tuple[str, str]]]] = [
+        embedded_process
+    ]
+    if find_toxiproxy_server() is not None:
+        servers.append(real_server)
+    results: dict[str, dict[str, float]] = {}
+    with upstream_process() as upstream:
+        for server in servers:
+            with server() as (url, kind):
+                results[kind] = measure_proxy_overhead(url, upstream, **options)
+    return results
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    """Servers side by side, one row per figure, with the target where there is one."""
+    kinds = list(results)
+    names = list(next(iter(results.values())))
+    rows = [
+        [name, *(f"{results[kind][name]:.3f}" for kind in kinds), TARGETS.get(name, "")]
+        for name in names
+    ]
+    return tabulate(rows, headers=["figure", *kinds, "target"], tablefmt="github")
+
+
+if __name__ == "__main__":
+    print(table(run_all()))
