@@ -1,0 +1,183 @@
+"""`mkdrill history`: per-drill pass rate, time-to-restore trend and flaky drills."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import median
+from typing import Annotated
+
+import typer
+from tabulate import tabulate
+
+from runner.commands.pins import LedgerOption, green_line, short_time
+from runner.errors import DefinitionError
+from runner.ledger import DEFAULT_LEDGER_PATH, DrillRow, Ledger
+from runner.record import Verdict
+from runner.reports.metrics import percentile
+from runner.reports.tables import DASH, format_ms, format_s, reasons_label
+
+SPARK = "▁▂▃▄▅▆▇█"
+# Changes of the median time to restore below this are reported as flat.
+TREND_FLAT_FRACTION = 0.10
+DECIDED = frozenset({Verdict.PASSED, Verdict.FAILED, Verdict.ERROR})
+
+
+@dataclass(frozen=True)
+class DrillTrend:
+    """What a window of one drill's results shows."""
+
+    drill: str
+    results: int
+    passed: int
+    failed: int
+    pass_rate: float | None
+    ttr_p50_s: float | None
+    ttr_p95_s: float | None
+    ttr_values_oldest_first: list[float]
+    flaky: bool
+
+    @property
+    def ttr_change(self) -> float | None:
+        """Relative change of the median time to restore, newer half of the window over older."""
+        values = self.ttr_values_oldest_first
+        if len(values) < 2:
+            return None
+        half = len(values) // 2
+        older, newer = median(values[:half]), median(values[-half:])
+        return (newer - older) / older if older > 0 else None
+
+
+def summarise(rows: list[DrillRow]) -> list[DrillTrend]:
+    """One trend per drill from `Ledger.drill_history` rows (newest first within each drill)."""
+    by_drill: dict[str, list[DrillRow]] = defaultdict(list)
+    for row in rows:
+        by_drill[row.drill].append(row)
+    trends = []
+    for drill, results in sorted(by_drill.items()):
+        decided = [r for r in results if r.verdict in DECIDED]
+        passed = sum(1 for r in decided if r.verdict == Verdict.PASSED)
+        failed = len(decided) - passed
+        ttr = [r.time_to_restore_s for r in reversed(results) if r.time_to_restore_s is not None]
+        trends.append(
+            DrillTrend(
+                drill=drill,
+                results=len(results),
+                passed=passed,
+                failed=failed,
+                pass_rate=passed / len(decided) if decided else None,
+                ttr_p50_s=percentile(ttr, 0.50),
+                ttr_p95_s=percentile(ttr, 0.95),
+                ttr_values_oldest_first=ttr,
+                flaky=passed > 0 and failed > 0,
+            )
+        )
+    return trends
+
+
+def sparkline(values: list[float]) -> str:
+    """A one-line bar chart of `values`, oldest left."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    if span <= 0:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[round((v - low) / span * (len(SPARK) - 1))] for v in values)
+
+
+def trend_label(trend: DrillTrend) -> str:
+    """Sparkline of the time to restore plus the direction of its median."""
+    change = trend.ttr_change
+    if not trend.ttr_values_oldest_first:
+        return DASH
+    if change is None:
+        arrow = ""
+    elif abs(change) < TREND_FLAT_FRACTION:
+        arrow = " flat"
+    else:
+        arrow = f" {'slower' if change > 0 else 'faster'} {100 * change:+.0f}%"
+    return sparkline(trend.ttr_values_oldest_first) + arrow
+
+
+def _trend_table(trends: list[DrillTrend]) -> str:
+    table = [
+        [
+            t.drill,
+            str(t.results),
+            str(t.passed),
+            str(t.failed),
+            f"{100 * t.pass_rate:.0f}%" if t.pass_rate is not None else DASH,
+            format_s(t.ttr_p50_s),
+            format_s(t.ttr_p95_s),
+            trend_label(t),
+            "FLAKY" if t.flaky else "",
+        ]
+        for t in trends
+    ]
+    headers = [
+        "drill",
+        "results",
+        "passed",
+        "failed",
+        "pass rate",
+        "ttr p50",
+        "ttr p95",
+        "ttr trend",
+        "",
+    ]
+    return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _results_table(rows: list[DrillRow]) -> str:
+    table = [
+        [
+            short_time(r.started_at),
+            r.run_id,
+            r.suite or DASH,
+            r.release_tag,
+            r.verdict.value,
+            format_s(r.time_to_restore_s),
+            format_ms(r.fault_p95_latency_ms),
+            reasons_label(r.fallback_reasons),
+        ]
+        for r in rows
+    ]
+    headers = ["started", "run", "suite", "pin", "verdict", "ttr", "fault p95", "fallback reasons"]
+    return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def history(
+    drill: Annotated[
+        str | None, typer.Option(help="Only this drill, with each of its results.")
+    ] = None,
+    last: Annotated[
+        int, typer.Option(min=1, help="Window: the last N results of each drill.")
+    ] = 20,
+    ledger: LedgerOption = DEFAULT_LEDGER_PATH,
+) -> None:
+    """Per drill: pass rate, time-to-restore p50/p95 and trend, flakiness; the last green pin."""
+    if not ledger.exists():
+        typer.echo(f"No ledger at {ledger} yet: no run has been recorded.")
+        return
+    with Ledger(ledger, create=False) as book:
+        rows = book.drill_history(drill, last)
+        last_green = book.last_green()
+        known = sorted({r.drill for r in book.drill_history(None, 1)}) if drill and not rows else []
+    if drill and not rows:
+        listed = ", ".join(known) if known else "none yet"
+        raise DefinitionError(f"--drill {drill}: no results in {ledger}; drills recorded: {listed}")
+    trends = summarise(rows)
+    if not trends:
+        typer.echo(f"No drill results in {ledger} yet.")
+    else:
+        typer.echo(f"Last {last} results per drill ({ledger}):")
+        typer.echo(_trend_table(trends))
+        flaky = [t.drill for t in trends if t.flaky]
+        if flaky:
+            typer.echo(f"\nflaky (passed and failed within the window): {', '.join(flaky)}")
+        if drill:
+            typer.echo("")
+            typer.echo(_results_table(rows))
+    typer.echo("")
+    typer.echo(green_line(last_green))

@@ -1,0 +1,62 @@
+"""summary.md: GitHub-flavoured tables fit for a pull-request comment or an incident ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+from runner.record import RunRecord, Verdict
+from runner.reports.tables import (
+    ASSERTION_HEADERS,
+    DRILL_HEADERS,
+    drill_rows,
+    failed_assertion_rows,
+    header_rows,
+)
+
+_VERDICT_MARK = {
+    Verdict.PASSED: "✅",
+    Verdict.FAILED: "❌",
+    Verdict.ERROR: "⚠️",
+    Verdict.INTERRUPTED: "⏹️",
+    Verdict.SKIPPED: "⏭️",
+}
+
+
+def _cell(text: str) -> str:
+    # A bare pipe ends a GitHub table cell and a newline ends the row.
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    return tabulate(
+        [[_cell(c) for c in row] for row in rows],
+        headers=[_cell(h) for h in headers],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+
+
+def render_markdown(record: RunRecord) -> str:
+    """The summary.md text."""
+    mark = _VERDICT_MARK.get(record.verdict, "")
+    parts = [
+        f"## mkdrill run `{record.run_id}`: {mark} {record.verdict.value}".replace("  ", " "),
+        "",
+    ]
+    parts += [_table(("field", "value"), header_rows(record)), ""]
+    rows = drill_rows(record)
+    if rows:
+        parts += ["### Drills", "", _table(DRILL_HEADERS, rows), ""]
+    else:
+        parts += ["No drill has finished yet.", ""]
+    unsettled = [
+        [d.name, d.verdict.value, d.reason] for d in record.drills if d.verdict != Verdict.PASSED
+    ]
+    if unsettled:
+        parts += ["### Why not passed", "", _table(("drill", "verdict", "reason"), unsettled), ""]
+    failed = failed_assertion_rows(record)
+    if failed:
+        parts += ["### Failed assertions", "", _table(ASSERTION_HEADERS, failed), ""]
+    return "\n".join(parts)

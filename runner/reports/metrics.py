@@ -1,0 +1,67 @@
+"""Figures derived from a drill record: fault-window samples, availability, p95 latency."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from runner.record import DrillResult, Phase, PhaseSummary, Sample
+from runner.reports.palette import ENRICHED, NOT_ANSWERED
+
+# Phases during which the fault is on, used when a drill recorded no explicit fault window.
+FAULT_PHASES = frozenset({Phase.INJECT, Phase.OBSERVE})
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (`fraction` in 0..1) of `values`, None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def fault_samples(drill: DrillResult) -> list[Sample]:
+    """Samples taken while the fault was on: inside the fault window, else in inject/observe."""
+    window = drill.fault_window
+    if window is not None:
+        return [s for s in drill.samples if window.start_s <= s.t_s <= window.end_s]
+    return [s for s in drill.samples if s.phase in FAULT_PHASES]
+
+
+def _fault_phase_summary(drill: DrillResult) -> PhaseSummary | None:
+    for summary in drill.probe:
+        if summary.phase == Phase.OBSERVE:
+            return summary
+    return None
+
+
+def fault_p95_latency_ms(drill: DrillResult) -> float | None:
+    """p95 Draft latency while the fault was on (the observe summary's if no samples were kept)."""
+    samples = fault_samples(drill)
+    if samples:
+        return percentile([s.latency_ms for s in samples], 0.95)
+    summary = _fault_phase_summary(drill)
+    if summary is not None and summary.latency is not None:
+        return summary.latency.p95_ms
+    return None
+
+
+def fault_availability(drill: DrillResult) -> tuple[int, int] | None:
+    """(answered, samples) while the fault was on, None when nothing was sampled."""
+    samples = fault_samples(drill)
+    if samples:
+        return sum(1 for s in samples if s.ok), len(samples)
+    summary = _fault_phase_summary(drill)
+    if summary is not None and summary.samples:
+        return summary.answered, summary.samples
+    return None
+
+
+def sample_status(sample: Sample) -> str:
+    """What a sample shows: `enriched`, `not answered`, or the fallback reason."""
+    if not sample.ok:
+        return NOT_ANSWERED
+    if sample.applied:
+        return ENRICHED
+    return sample.fallback_reason or "fallback"

@@ -1,0 +1,143 @@
+"""Rows of the run tables (header, drills, failed assertions) for Markdown, HTML and terminal."""
+
+from __future__ import annotations
+
+from runner.record import DrillResult, RunRecord
+from runner.reports.metrics import fault_availability, fault_p95_latency_ms
+
+DASH = "—"
+DRILL_HEADERS = (
+    "drill",
+    "verdict",
+    "fault",
+    "fallback reasons",
+    "availability",
+    "p95 latency / bound",
+    "time to restore / budget",
+)
+ASSERTION_HEADERS = ("drill", "assertion", "phase", "expected", "observed")
+
+
+def format_ms(value: float | None) -> str:
+    """Milliseconds for people: one decimal below 10 ms, whole numbers above."""
+    if value is None:
+        return DASH
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def format_s(value: float | None) -> str:
+    """Seconds for people, two decimals."""
+    return DASH if value is None else f"{value:.2f} s"
+
+
+def short_sha(sha: str | None) -> str:
+    """The first 12 hex digits, enough to tell commits and files apart in a table."""
+    return sha[:12] if sha else DASH
+
+
+def ask_body(record: RunRecord) -> str:
+    """Which ask body the consumer sent (contract §3.4), from the settings or the first drill."""
+    for key in ("ask_body", "consumer.ask_body", "MKDRILL_ASK_BODY"):
+        if record.settings.get(key):
+            return record.settings[key]
+    bodies = sorted({d.consumer["ask_body"] for d in record.drills if d.consumer.get("ask_body")})
+    return ", ".join(bodies) if bodies else DASH
+
+
+def header_rows(record: RunRecord) -> list[tuple[str, str]]:
+    """Run header as (field, value) pairs."""
+    pin = record.pin
+    return [
+        ("run", record.run_id),
+        (
+            "verdict",
+            f"{record.verdict.value}: {record.reason}" if record.reason else record.verdict.value,
+        ),
+        ("suite", record.suite or DASH),
+        (
+            "pin",
+            f"{pin.release_tag} @ {short_sha(pin.commit_sha)} "
+            f"({pin.expected_service_contract_version}/{pin.expected_api_contract_version}) "
+            f"from {pin.source}",
+        ),
+        ("releases", ", ".join(f"{role} {tag}" for role, tag in record.releases.items()) or DASH),
+        ("backend", record.backend),
+        ("toxiproxy", record.toxiproxy),
+        ("consumer ask body", ask_body(record)),
+        ("started", record.started_at),
+        ("finished", record.finished_at or DASH),
+        ("mkdrill", record.tool_version),
+    ]
+
+
+def fault_label(drill: DrillResult) -> str:
+    """The fault kind, as the drill file named it."""
+    kind = drill.fault.get("kind") if drill.fault else None
+    if isinstance(kind, str) and kind:
+        return kind
+    return drill.fault_window.kind if drill.fault_window else DASH
+
+
+def reasons_label(reasons: dict[str, int]) -> str:
+    """`offline (120), timeout (3)`, most frequent first."""
+    if not reasons:
+        return DASH
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{reason} ({count})" for reason, count in ordered)
+
+
+def availability_label(drill: DrillResult) -> str:
+    """Answered Drafts while the fault was on, as a percentage and a count."""
+    figures = fault_availability(drill)
+    if figures is None:
+        return DASH
+    answered, total = figures
+    return f"{100.0 * answered / total:.1f}% ({answered}/{total})"
+
+
+def latency_label(drill: DrillResult) -> str:
+    """Fault-window p95 against the drill's latency bound, flagged when over."""
+    p95 = fault_p95_latency_ms(drill)
+    if p95 is None:
+        return f"{DASH} / {format_ms(drill.latency_bound_ms)}"
+    over = " OVER" if p95 > drill.latency_bound_ms else ""
+    return f"{format_ms(p95)} / {format_ms(drill.latency_bound_ms)}{over}"
+
+
+def restore_label(drill: DrillResult) -> str:
+    """Time to restore against its budget, or `never` when the first enriched Draft never came."""
+    ttr = drill.time_to_restore
+    if ttr is None:
+        return DASH
+    if ttr.total_s is None:
+        return f"never / {format_s(ttr.budget_s)}"
+    over = "" if ttr.within_budget else " OVER"
+    return f"{format_s(ttr.total_s)} / {format_s(ttr.budget_s)}{over}"
+
+
+def drill_row(drill: DrillResult) -> list[str]:
+    """One row of the drill table, in DRILL_HEADERS order."""
+    return [
+        drill.name,
+        drill.verdict.value,
+        fault_label(drill),
+        reasons_label(drill.fallback_reasons),
+        availability_label(drill),
+        latency_label(drill),
+        restore_label(drill),
+    ]
+
+
+def drill_rows(record: RunRecord) -> list[list[str]]:
+    """The drill table, in run order."""
+    return [drill_row(drill) for drill in record.drills]
+
+
+def failed_assertion_rows(record: RunRecord) -> list[list[str]]:
+    """Every failed assertion with what was expected and what was observed."""
+    return [
+        [drill.name, check.name, check.phase.value, check.expected, check.observed]
+        for drill in record.drills
+        for check in drill.assertions
+        if not check.passed
+    ]
