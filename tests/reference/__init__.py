@@ -1,0 +1,1 @@
+"""Tests of the reference services (MemoryKernel, AssistSupport consumer, fault responder)."""
