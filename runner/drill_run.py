@@ -88,6 +88,7 @@ class DrillRun:
         self._window: FaultWindow | None = None
         self._skip_reason = ""
         self.interrupted = False
+        self._deferred: Callable[[list[Sample]], list[Assertion]] | None = None
 
     # Phase bookkeeping ---------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class DrillRun:
                 undo.callback(probe.close)
                 undo.callback(sampler.stop, self.bound_ms / 1000 + 2.0)
                 self._prepare(undo)
+                self.ctx = replace(self.ctx, probe_paused=sampler.paused)
                 sampler.start()
                 self._phases_with_probe(sampler, undo)
         except Interrupted as exc:
@@ -163,11 +165,14 @@ class DrillRun:
             start_s=round(fault_start - self._t0, 4), end_s=round(recover_start - self._t0, 4),
         )
         self._ttr = self._restore(remove_fault, recover_start, sampler)
-        self._assertions.extend(fault_assertions(self.drill, self._samples(sampler), window, self.bound_ms))
-        self._assertions.append(restore_assertion(self._ttr))
         self._enter(Phase.VERIFY, sampler)
         verify_ok = self._await_enriched(sampler, Phase.VERIFY)
-        self._assertions.append(steady_assertion(Phase.VERIFY, self._samples(sampler), self.settings.steady_needed, verify_ok))
+        # Judged once the sampler has drained, so Drafts still in flight at the end of the window count.
+        self._deferred = lambda samples: [
+            *fault_assertions(self.drill, samples, window, self.bound_ms, recover_start - self._t0),
+            restore_assertion(self._ttr),  # type: ignore[arg-type]
+            steady_assertion(Phase.VERIFY, samples, self.settings.steady_needed, verify_ok),
+        ]
 
     def _restore(self, remove_fault: Callable[[], None], started: float, sampler: Sampler) -> TimeToRestore:
         """Remove the fault or roll back, while a watcher times each milestone."""
@@ -229,6 +234,8 @@ class DrillRun:
         self, raw: Sequence[TimedSample], started_at: str, error: DrillError | None, interrupted: Interrupted | None
     ) -> DrillResult:
         samples = to_samples(raw, self._t0)
+        if self._deferred is not None and interrupted is None and error is None:
+            self._assertions.extend(self._deferred(samples))
         failed = [a for a in self._assertions if not a.passed]
         if interrupted is not None:
             verdict, reason = Verdict.INTERRUPTED, "interrupted by signal; cleanup ran"

@@ -36,14 +36,14 @@ def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
     from runner.backends.base import ConsumerSettings
     from runner.drill_run import consumer_settings_for
     from runner.ledger import Ledger
-    from runner.plan import compatible_green, load_consumer_pin
+    from runner.plan import compatible_green, load_consumer_pin, pin_from_ledger
     from runner.probes.seed import seed_policy
 
     consumer_pin = load_consumer_pin(pin)
     ledger_path = reports_root / "ledger.sqlite3"
     with Ledger(ledger_path) as ledger:
         ledger.ensure_seeded(consumer_pin)
-        baseline = compatible_green(ledger.last_green_pin(), consumer_pin)
+        baseline = compatible_green(pin_from_ledger(ledger.last_green()), consumer_pin)
     env_down(backend, reports_root)
     if backend == "local":
         from runner.backends.local import LocalEnvironment

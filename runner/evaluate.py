@@ -53,17 +53,24 @@ def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in sorted(counter.items())) or "none"
 
 
-def fault_assertions(drill: Drill, samples: Sequence[Sample], window_s: float, bound_ms: float) -> list[Assertion]:
-    """Checks on the fault window and on every Draft of the drill."""
+def fault_assertions(
+    drill: Drill, samples: Sequence[Sample], window_s: float, bound_ms: float, fault_removed_s: float
+) -> list[Assertion]:
+    """Checks on the fault window and on every Draft of the drill.
+
+    Fallback reasons are judged on Drafts that started and ended while the fault was on: one still in
+    flight when the fault is removed may legitimately come back enriched.
+    """
     expect = drill.expect
-    during = [s for s in samples if s.phase is Phase.OBSERVE]
+    started_during = [s for s in samples if s.phase is Phase.OBSERVE]
+    during = [s for s in started_during if s.t_s + s.latency_ms / 1000 <= fault_removed_s]
     results: list[Assertion] = []
     reasons = Counter(s.fallback_reason or "none" for s in during if not s.applied)
     enriched = sum(s.applied for s in during)
-    rate = len(during) / window_s if window_s > 0 else 0.0
+    rate = len(started_during) / window_s if window_s > 0 else 0.0
     results.append(Assertion(
         name="probe_rate", phase=Phase.OBSERVE, expected=f"≥ {MIN_RATE_HZ:.0f} Drafts/s",
-        observed=f"{rate:.1f} Drafts/s ({len(during)} in {window_s:.1f} s)", passed=rate >= MIN_RATE_HZ,
+        observed=f"{rate:.1f} Drafts/s ({len(started_during)} in {window_s:.1f} s)", passed=rate >= MIN_RATE_HZ,
     ))
     wanted = {r.value for r in expect.fallback_reasons}
     if expect.during is DuringFault.ENRICHED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from runner.drill_run import DrillSettings
 from runner.engine import Releases, RunPlan, candidate_for
 from runner.errors import DefinitionError
 from runner.loader import default_drills_dir, load_drills, select_drills
+from runner.ledger import PinRow
 from runner.pins import BASELINE_TAG, Pin, check_manifest_matches, default_manifest_path, default_pin_path, load_pin
 
 MANIFEST_BESIDE_PIN = "memorykernel-producer-manifest.json"
@@ -45,8 +47,10 @@ def manifest_for(pin: Pin) -> Path | None:
     beside = Path(pin.source).parent / MANIFEST_BESIDE_PIN
     if beside.is_file():
         return beside
-    embedded = default_manifest_path(pin.release_tag)
-    return embedded if embedded.is_file() else None
+    try:
+        return default_manifest_path(pin.release_tag)
+    except DefinitionError:
+        return None
 
 
 def load_consumer_pin(path: Path | None) -> Pin:
@@ -56,6 +60,21 @@ def load_consumer_pin(path: Path | None) -> Pin:
     if pin.expected_producer_manifest_sha256 and manifest is not None:
         check_manifest_matches(pin, manifest)
     return pin
+
+
+def pin_from_ledger(row: PinRow | None) -> Pin | None:
+    """The pin file behind a ledger row: its recorded source if unchanged, else the embedded pin of its tag."""
+    if row is None:
+        return None
+    source = Path(row.source)
+    if source.is_file():
+        with contextlib.suppress(DefinitionError):
+            pin = load_pin(source)
+            if pin.raw_sha256 == row.pin_file_sha256:
+                return pin
+    with contextlib.suppress(DefinitionError):
+        return load_pin(default_pin_path(row.release_tag))
+    return None
 
 
 def compatible_green(last_green: Pin | None, consumer_pin: Pin) -> Pin:

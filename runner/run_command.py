@@ -14,7 +14,7 @@ from runner.contract import RELEASES
 from runner.engine import Engine, RunPlan
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
-from runner.plan import RunRequest, build_plan, new_run_id
+from runner.plan import RunRequest, build_plan, new_run_id, pin_from_ledger
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
 from runner.signals import interrupts_raise
@@ -77,7 +77,7 @@ def execute(request: RunRequest, *, dry_run: bool, toxiproxy_url: str | None, me
     last_green = None
     if ledger_path.exists():
         with Ledger(ledger_path) as ledger:
-            last_green = ledger.last_green_pin()
+            last_green = pin_from_ledger(ledger.last_green())
     backend_releases = set(RELEASES) if request.backend == "local" else None
     plan = build_plan(request, run_id, last_green, backend_releases)
     if dry_run:

@@ -115,11 +115,15 @@ class TruncateFault(_Spec):
     stream: Stream = "downstream"
 
 
+_RESPONDER_ENTRY = (
+    r"(passthrough|junk-page|wrong-shape|degraded|empty-context|truncate|hang|status:[1-5]\d\d|typed:[a-z_]+(:[1-5]\d\d)?)"
+    r"(@/[A-Za-z0-9/_.-]+)?"
+)
 ResponderMode = Annotated[
     str,
     Field(
-        pattern=r"^(junk-page|wrong-shape|degraded|empty-context|truncate|hang|status:[1-5]\d\d|typed:[a-z_]+)$",
-        description="what the fault responder in front of MemoryKernel answers",
+        pattern=rf"^{_RESPONDER_ENTRY}(,{_RESPONDER_ENTRY})*$",
+        description="what the fault responder in front of MemoryKernel answers; MODE or MODE@/route, comma-separated",
     ),
 ]
 

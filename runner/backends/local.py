@@ -23,7 +23,6 @@ from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-BLACKHOLE_TOXICS = ("mkdrill_network_cut_up", "mkdrill_network_cut_down")
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -53,6 +52,7 @@ class LocalEnvironment(Environment):
         self._consumer: ConsumerSettings | None = None
         self._consumer_port = 0
         self._responder: object | None = None
+        self._network_cut: list[Callable[[], None]] = []
         self._http = httpx.Client(timeout=2.0)
 
     # Lifecycle ---------------------------------------------------------------------------------
@@ -206,14 +206,14 @@ class LocalEnvironment(Environment):
     def disconnect_network(self) -> None:
         # No network namespace locally: a blackhole in both directions looks the same to the consumer.
         assert self._toxiproxy is not None
-        for name, stream in zip(BLACKHOLE_TOXICS, ("upstream", "downstream"), strict=True):
-            self._toxiproxy.add_toxic(self._proxy_name, "timeout", stream, {"timeout": 0}, name=name)
+        if self._network_cut:
+            return
+        for stream in ("upstream", "downstream"):
+            self._network_cut.append(self._toxiproxy.add_toxic(self._proxy_name, "timeout", stream, {"timeout": 0}))
 
     def reconnect_network(self) -> None:
-        if self._toxiproxy is None:
-            return
-        for name in BLACKHOLE_TOXICS:
-            self._toxiproxy.remove_toxic(self._proxy_name, name)
+        while self._network_cut:
+            self._network_cut.pop()()
 
     # Consumer ----------------------------------------------------------------------------------
 

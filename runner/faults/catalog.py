@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import httpx
@@ -57,6 +58,7 @@ class FaultContext:
     consumer: ConsumerSettings
     resolve_release: Callable[[str], str]
     pin_for_release: Callable[[str], Pin]
+    probe_paused: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 def once(action: Undo) -> Undo:
@@ -133,9 +135,17 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
             baseline = ctx.baseline.release_tag
             return once(lambda: _ensure_release(env, baseline))
         case ConsumerPinFault(release=ref):
+            # Rebuilding the consumer is a deploy of the Draft flow itself, not a MemoryKernel fault:
+            # the probe pauses while it restarts instead of counting the restart as unanswered Drafts.
             pin = ctx.pin_for_release(ctx.resolve_release(ref))
-            env.restart_consumer(replace(ctx.consumer, pin=pin))
-            return once(lambda: env.restart_consumer(ctx.consumer))
+            with ctx.probe_paused():
+                env.restart_consumer(replace(ctx.consumer, pin=pin))
+
+            def undo_pin() -> None:
+                with ctx.probe_paused():
+                    env.restart_consumer(ctx.consumer)
+
+            return once(undo_pin)
         case SchemaFault(database=database):
             env.start_memorykernel(release, database=database)
             return once(lambda: env.start_memorykernel(release))

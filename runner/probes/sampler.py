@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -38,6 +40,7 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self.phase = Phase.PREPARE
         self._new_sample = threading.Condition(self._lock)
+        self._paused = threading.Event()
 
     def start(self) -> None:
         """Begin sampling on a background thread."""
@@ -47,6 +50,10 @@ class Sampler:
     def _run(self) -> None:
         next_at = self._clock.now()
         while not self._stop.is_set():
+            if self._paused.is_set():
+                self._stop.wait(self._interval)
+                next_at = self._clock.now()
+                continue
             with self._lock:
                 busy = self._in_flight >= MAX_IN_FLIGHT
                 if not busy:
@@ -70,6 +77,21 @@ class Sampler:
         with self._new_sample:
             self._samples.append(TimedSample(started, phase, outcome))
             self._new_sample.notify_all()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Start no Draft inside the block, and wait for those in flight before entering it."""
+        self._paused.set()
+        deadline = self._clock.now() + 10.0
+        while self._clock.now() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    break
+            self.wait_for_sample(0.05)
+        try:
+            yield
+        finally:
+            self._paused.clear()
 
     def samples(self) -> list[TimedSample]:
         """Every sample so far, in completion order."""
