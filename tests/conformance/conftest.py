@@ -1,0 +1,98 @@
+"""Fixtures: the Toxiproxy under test, an HTTP client for its API, upstreams, proxies cleaned up.
+
+The server is the embedded one unless TOXIPROXY_URL (a running server) or TOXIPROXY_SERVER_BIN
+(a toxiproxy-server to start) says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from runner.faults.toxiproxy import start_toxiproxy
+from runner.reference.toxiproxy import EmbeddedToxiproxy
+from tests.conformance.netutil import TcpServer, echo, greeter, say_and_close
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_url() -> Iterator[str]:
+    """API URL of the server under test."""
+    given = os.environ.get("TOXIPROXY_URL", "").strip()
+    if given:
+        yield given.rstrip("/")
+    elif os.environ.get("TOXIPROXY_SERVER_BIN", "").strip():
+        with start_toxiproxy(prefer_real=True) as handle:
+            yield handle.url
+    else:
+        with EmbeddedToxiproxy() as embedded:
+            yield embedded.url
+
+
+@pytest.fixture(scope="session")
+def api(toxiproxy_url: str) -> Iterator[httpx.Client]:
+    """An httpx client on the API."""
+    with httpx.Client(base_url=toxiproxy_url, timeout=5.0) as client:
+        yield client
+
+
+class Proxies:
+    """Creates uniquely named proxies on the server under test and deletes them afterwards."""
+
+    def __init__(self, api: httpx.Client) -> None:
+        self.api = api
+        self.names: list[str] = []
+
+    def name(self) -> str:
+        """A fresh proxy name, deleted at teardown whether or not it gets created."""
+        name = f"conf_{uuid.uuid4().hex[:10]}"
+        self.names.append(name)
+        return name
+
+    def create(self, upstream: str, **fields: object) -> dict[str, object]:
+        """POST /proxies with listen 127.0.0.1:0; the created proxy's JSON."""
+        body = {"name": self.name(), "listen": "127.0.0.1:0", "upstream": upstream, **fields}
+        response = self.api.post("/proxies", json=body)
+        assert response.status_code == 201, response.text
+        created: dict[str, object] = response.json()
+        return created
+
+    def cleanup(self) -> None:
+        for name in self.names:
+            self.api.delete(f"/proxies/{name}")
+
+
+@pytest.fixture
+def proxies(api: httpx.Client) -> Iterator[Proxies]:
+    """Proxy factory with cleanup."""
+    factory = Proxies(api)
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture(scope="session")
+def echo_server() -> Iterator[TcpServer]:
+    """A loopback echo server."""
+    server = TcpServer(echo)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def closing_server() -> Iterator[TcpServer]:
+    """A server that says b"bye" and closes."""
+    server = TcpServer(say_and_close)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def tagged_servers() -> Iterator[tuple[TcpServer, TcpServer]]:
+    """Two servers that greet with b"A" and b"B" and then echo."""
+    first, second = TcpServer(greeter(b"A")), TcpServer(greeter(b"B"))
+    yield first, second
+    first.close()
+    second.close()
