@@ -109,6 +109,9 @@ def run(
     ask_body: Annotated[AskBody, typer.Option(envvar="MKDRILL_ASK_BODY", help="Consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of).")] = AskBody.patched,
     consumer_enrichment: Annotated[EnrichmentMode, typer.Option(envvar="MKDRILL_CONSUMER_ENRICHMENT", help="fallback (AssistSupport's) or blocking (a defect: proves drills can fail).")] = EnrichmentMode.fallback,
     memorykernel_image: Annotated[str | None, typer.Option(envvar="MKDRILL_MEMORYKERNEL_IMAGE", help="compose: your MemoryKernel image repository (tags from the pins).")] = None,
+    probe_url: Annotated[str | None, typer.Option(envvar="MKDRILL_PROBE_URL", help="Watch your own consumer: POST {\"ticket\"} to this Draft URL instead of the reference consumer's.")] = None,
+    probe_command: Annotated[str | None, typer.Option(help="Watch your own consumer: run this command per Draft (needs --allow-command-probe).")] = None,
+    allow_command_probe: Annotated[bool, typer.Option("--allow-command-probe", help="Allow --probe-command to run a command (never allowed from drill files).")] = False,
 ) -> None:
     """Run drills (default: the nightly suite on the local backend) and write reports."""
     from runner.run_command import RunRequest, execute
@@ -118,7 +121,14 @@ def run(
         drills_dir=drills_dir, fail_fast=fail_fast, rate_hz=rate, consumer_timeout_ms=consumer_timeout_ms,
         ask_body=ask_body.value, enrichment=consumer_enrichment.value, reports_root=_reports_root(out),
     )
-    raise typer.Exit(execute(request, dry_run=dry_run, toxiproxy_url=toxiproxy, memorykernel_image=memorykernel_image))
+    if probe_command and not allow_command_probe:
+        raise typer.BadParameter("runs a shell command per Draft; add --allow-command-probe to allow it", param_hint="--probe-command")
+    if probe_command and probe_url:
+        raise typer.BadParameter("give --probe-url or --probe-command, not both", param_hint="--probe-command")
+    raise typer.Exit(execute(
+        request, dry_run=dry_run, toxiproxy_url=toxiproxy, memorykernel_image=memorykernel_image,
+        probe_url=probe_url, probe_command=probe_command,
+    ))
 
 
 @app.command("list")

@@ -71,6 +71,7 @@ class DrillRun:
         clock: Clock,
         settings: DrillSettings,
         on_phase: PhaseListener,
+        watch_preflight: bool = True,
     ) -> None:
         self.loaded = loaded
         self.drill = loaded.drill
@@ -78,6 +79,7 @@ class DrillRun:
         self.clock = clock
         self.settings = settings
         self.on_phase = on_phase
+        self._watch_preflight = watch_preflight
         self.bound_ms = latency_bound_ms(loaded, settings)
         self._probe_factory = probe_factory
         self._phases: list[PhaseSpan] = []
@@ -182,7 +184,7 @@ class DrillRun:
         watch = MilestoneWatch(
             clock=self.clock,
             memorykernel_url=self.ctx.endpoints.memorykernel_url,
-            consumer_url=self.ctx.endpoints.consumer_url,
+            consumer_url=self.ctx.endpoints.consumer_url if self._watch_preflight else None,
             expected_versions=(
                 self.ctx.consumer.pin.expected_service_contract_version,
                 self.ctx.consumer.pin.expected_api_contract_version,

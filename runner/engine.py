@@ -120,6 +120,7 @@ class Engine:
         listener: RunListener,
         probe_factory: Callable[[Endpoints, float], Probe] | None = None,
         seed: Callable[[str], None] | None = None,
+        watch_preflight: bool = True,
     ) -> None:
         self.plan = plan
         self.env = env
@@ -127,6 +128,7 @@ class Engine:
         self.listener = listener
         self._probe_factory = probe_factory or (lambda ep, timeout: HttpDraftProbe(f"{ep.consumer_url}/v1/draft", timeout))
         self._seed = seed
+        self._watch_preflight = watch_preflight
         self._results: list[DrillResult] = []
         self._started_at = clock.utc_iso()
         self.last_record: RunRecord | None = None
@@ -209,7 +211,7 @@ class Engine:
             self.listener.drill_started(loaded.drill.name, index, total)
             drill_run = DrillRun(
                 loaded, ctx, lambda timeout: self._probe_factory(endpoints, timeout), self.clock,
-                plan.drill_settings, self.listener.phase_changed,
+                plan.drill_settings, self.listener.phase_changed, watch_preflight=self._watch_preflight,
             )
             result = drill_run.run(self.clock.utc_iso())
             self._results.append(result)

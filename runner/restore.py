@@ -29,7 +29,7 @@ class MilestoneWatch:
 
     clock: Clock
     memorykernel_url: str
-    consumer_url: str
+    consumer_url: str | None  # None: a consumer of yours without AssistSupport's preflight route
     expected_versions: tuple[str, str]
     draft: Callable[[], DraftOutcome]
     reached: dict[MilestoneName, float] = field(default_factory=dict)
@@ -44,6 +44,8 @@ class MilestoneWatch:
             (MilestoneName.FIRST_ENRICHED_DRAFT, self._enriched_draft),
         ]
         end = started + deadline_s
+        if self.consumer_url is None:
+            steps = [step for step in steps if step[0] is not MilestoneName.PREFLIGHT_READY]
         with httpx.Client(timeout=CALL_TIMEOUT_S) as self._http:
             for name, check in steps:
                 while not check():

@@ -8,12 +8,15 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from runner.backends.base import Environment
+from collections.abc import Callable
+
+from runner.backends.base import Endpoints, Environment
 from runner.clock import SystemClock
 from runner.contract import RELEASES
 from runner.engine import Engine, RunPlan
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
+from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.plan import RunRequest, build_plan, new_run_id, pin_from_ledger
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
@@ -68,7 +71,24 @@ def print_summary(record: RunRecord) -> None:
     print(f"{record.verdict.value}: {record.reason}")
 
 
-def execute(request: RunRequest, *, dry_run: bool, toxiproxy_url: str | None, memorykernel_image: str | None) -> int:
+def probe_factory(probe_url: str | None, probe_command: str | None) -> Callable[[Endpoints, float], Probe]:
+    """The Draft probe: the reference consumer's endpoint, your Draft URL, or your command."""
+    if probe_command:
+        return lambda _endpoints, timeout: CommandProbe(probe_command, timeout)
+    if probe_url:
+        return lambda _endpoints, timeout: HttpDraftProbe(probe_url, timeout)
+    return lambda endpoints, timeout: HttpDraftProbe(f"{endpoints.consumer_url}/v1/draft", timeout)
+
+
+def execute(
+    request: RunRequest,
+    *,
+    dry_run: bool,
+    toxiproxy_url: str | None,
+    memorykernel_image: str | None,
+    probe_url: str | None = None,
+    probe_command: str | None = None,
+) -> int:
     """Run the request; return the exit code (errors propagate as DrillError with theirs)."""
     from runner.ledger import Ledger
 
@@ -97,7 +117,10 @@ def execute(request: RunRequest, *, dry_run: bool, toxiproxy_url: str | None, me
         progress = Progress(plan.out_dir)
         from runner.probes.seed import seed_policy
 
-        engine = Engine(plan, env, clock, progress, seed=seed_policy)
+        engine = Engine(
+            plan, env, clock, progress, probe_factory=probe_factory(probe_url, probe_command), seed=seed_policy,
+            watch_preflight=not (probe_url or probe_command),
+        )
         try:
             with interrupts_raise(run_id):
                 record = engine.run()
