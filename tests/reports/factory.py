@@ -59,6 +59,7 @@ def make_samples(
     restored_at_s: float = 9.5,
     error: str | None = None,
     seed: int = 7,
+    jitter: bool = True,
 ) -> list[Sample]:
     """`count` samples over 12 s: enriched, then `reason` fallbacks during the fault, enriched."""
     rng = random.Random(seed)
@@ -67,7 +68,8 @@ def make_samples(
         t = 0.4 + 11.5 * i / max(count - 1, 1)
         phase = _phase_at(t)
         faulted = FAULT_START_S <= t <= FAULT_END_S or FAULT_END_S < t < restored_at_s
-        latency = fault_latency_ms * rng.uniform(0.8, 1.3) if faulted else rng.uniform(6.0, 14.0)
+        spread = rng.uniform(0.8, 1.3) if jitter else 1.0
+        latency = fault_latency_ms * spread if faulted else 10.0 * spread
         samples.append(
             Sample(
                 t_s=round(t, 4),

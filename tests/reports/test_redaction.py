@@ -1,0 +1,102 @@
+"""Secrets never reach a report: values of secret-named settings are masked in every artifact."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from runner.ledger import Ledger
+from runner.record import Verdict
+from runner.reports import REPORT_FILES, write_reports
+from runner.reports.redact import MASK, Redactor, looks_secret
+from runner.reports.schema import load_report_schema
+from tests.reports.factory import make_drill, make_record, make_samples
+
+SECRET = "s3cr3t-value"
+MARKUP_SECRET = 'p<a>&"ss'  # escaped differently by the HTML and XML writers
+SETTINGS_ONLY_SECRET = "only-in-settings-42"
+
+
+@pytest.fixture
+def planted(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MKDRILL_TEST_TOKEN", SECRET)
+    monkeypatch.setenv("MKDRILL_DB_PASSWORD", MARKUP_SECRET)
+    samples = make_samples(count=60, error=f"connect failed: token={SECRET} pw={MARKUP_SECRET}")
+    drill = make_drill(
+        "mk-leaky",
+        Verdict.FAILED,
+        samples=samples,
+        failed_assertion=(f"no {SECRET}", f"saw {MARKUP_SECRET} and {SETTINGS_ONLY_SECRET}"),
+        consumer={"ask_body": "patched", "ASSISTSUPPORT_API_KEY": SETTINGS_ONLY_SECRET},
+    )
+    return make_record(
+        [drill],
+        settings={
+            "MKDRILL_TEST_TOKEN": SECRET,
+            "api_key": SETTINGS_ONLY_SECRET,
+            "ask_body": "patched",
+        },
+    )
+
+
+def _forbidden() -> list[bytes]:
+    forms = {SECRET, MARKUP_SECRET, SETTINGS_ONLY_SECRET, html.escape(MARKUP_SECRET)}
+    forms.add(json.dumps(MARKUP_SECRET)[1:-1])
+    return [f.encode("utf-8") for f in forms]
+
+
+def test_no_artifact_contains_a_secret(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    paths = write_reports(planted, tmp_path / "run")
+    assert sorted(p.name for p in paths) == sorted(REPORT_FILES)
+    for path in paths:
+        data = path.read_bytes()
+        for secret in _forbidden():
+            assert secret not in data, f"{secret!r} leaked into {path.name}"
+        assert MASK.encode() in data, f"{path.name} shows no mask where the secret was"
+
+
+def test_masked_report_still_validates(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_reports(planted, tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(load_report_schema()).validate(data)
+    assert data["settings"]["MKDRILL_TEST_TOKEN"] == MASK
+    assert data["drills"][0]["samples"][30]["error"] == f"connect failed: token={MASK} pw={MASK}"
+
+
+def test_ledger_stores_no_secret(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    record = planted.model_copy(update={"reason": f"failed with {SECRET}"})
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.record_run(record, tmp_path / "run")
+    for path in tmp_path.iterdir():
+        for secret in _forbidden():
+            assert secret not in path.read_bytes(), f"{secret!r} leaked into {path.name}"
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("GITHUB_TOKEN", True),
+        ("db_password", True),
+        ("Api_Key", True),
+        ("MY_SECRET_X", True),
+        ("MKDRILL_BACKEND", False),
+        ("ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL", False),
+    ],
+)
+def test_secret_names(name: str, secret: bool) -> None:
+    assert looks_secret(name) is secret
+
+
+def test_flag_like_values_are_not_masked() -> None:
+    redactor = Redactor(["1", "true", "off", "abc"])
+    assert not redactor
+    assert redactor.redact_text("1 true off abc") == "1 true off abc"
+
+
+def test_longer_secret_masked_whole() -> None:
+    redactor = Redactor(["abcd", "abcdefgh"])
+    assert redactor.redact_text("x abcdefgh y abcd") == f"x {MASK} y {MASK}"
