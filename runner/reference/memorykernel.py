@@ -49,16 +49,17 @@ class MemoryKernelServer:
         self.db = Path(db)
         self.host = host
         self._requested_port = port
+        self._bound_port: int | None = None
         self._server: MemoryKernelHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
     def port(self) -> int:
-        """The bound port (the real one when 0 was asked for)."""
-        if self._server is None:
-            raise RuntimeError("MemoryKernelServer is not started")
-        return int(self._server.server_address[1])
+        """The bound port (the real one when 0 was asked for); kept after `stop()`."""
+        if self._bound_port is None:
+            raise RuntimeError("MemoryKernelServer has not been started")
+        return self._bound_port
 
     @property
     def url(self) -> str:
@@ -81,6 +82,7 @@ class MemoryKernelServer:
                     _bind_failure(self.host, self._requested_port, exc)
                 ) from exc
             self._server = server
+            self._bound_port = int(server.server_address[1])
             self._thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.1},

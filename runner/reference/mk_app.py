@@ -81,15 +81,19 @@ class MemoryKernelApp:
                 MIGRATE_REQUEST, lambda r: self.api.migrate(r["dry_run"]), 500, "migration_failed"
             ),
             "/v1/memory/add/constraint": _JsonRoute(
-                ADD_CONSTRAINT_REQUEST, self.api.add_constraint, 500, "write_failed"
+                ADD_CONSTRAINT_REQUEST, lambda r: self.api.add_constraint(r), 500, "write_failed"
             ),
             "/v1/memory/add/summary": _JsonRoute(
-                ADD_SUMMARY_REQUEST, self.api.add_summary, 500, "write_failed"
+                ADD_SUMMARY_REQUEST, lambda r: self.api.add_summary(r), 500, "write_failed"
             ),
-            "/v1/memory/link": _JsonRoute(ADD_LINK_REQUEST, self.api.add_link, 500, "write_failed"),
-            "/v1/query/ask": _JsonRoute(ASK_REQUEST, self.api.query_ask, 500, "query_failed"),
+            "/v1/memory/link": _JsonRoute(
+                ADD_LINK_REQUEST, lambda r: self.api.add_link(r), 500, "write_failed"
+            ),
+            "/v1/query/ask": _JsonRoute(
+                ASK_REQUEST, lambda r: self.api.query_ask(r), 500, "query_failed"
+            ),
             "/v1/query/recall": _JsonRoute(
-                RECALL_REQUEST, self.api.query_recall, 500, "query_failed"
+                RECALL_REQUEST, lambda r: self.api.query_recall(r), 500, "query_failed"
             ),
         }
 
