@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import selectors
 import socket
 import threading
 import time
@@ -95,6 +96,36 @@ def test_toxicity_zero_has_no_effect(
     add_toxic(api, proxy["name"], **toxic)
     with connect(str(proxy["listen"])) as client:
         assert round_trip(client) < 0.5
+
+
+def test_toxicity_is_rolled_per_connection(
+    api: httpx.Client, proxies: Proxies, echo_server: TcpServer
+) -> None:
+    proxy = proxies.create(echo_server.address)
+    toxic = {"type": "latency", "toxicity": 0.5, "attributes": {"latency": 300}}
+    add_toxic(api, proxy["name"], **toxic)
+    clients = [connect(str(proxy["listen"])) for _ in range(16)]
+    answered: list[float] = []
+    with selectors.DefaultSelector() as selector:
+        try:
+            started = time.monotonic()
+            for client in clients:
+                client.sendall(b"ping")
+                selector.register(client, selectors.EVENT_READ)
+            while len(answered) < len(clients) and time.monotonic() - started < 3.0:
+                for key, _events in selector.select(timeout=0.5):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    assert recv_exactly(sock, 4) == b"ping"
+                    answered.append(time.monotonic() - started)
+                    selector.unregister(sock)
+        finally:
+            for client in clients:
+                client.close()
+    assert len(answered) == len(clients)
+    # Each connection is slowed or not as a whole; 16 coin flips all alike is a 1 in 32768 event.
+    assert any(t < 0.15 for t in answered), answered
+    assert any(t >= 0.29 for t in answered), answered
 
 
 def test_bandwidth_slows_the_transfer(
