@@ -196,12 +196,18 @@ def _assertion_table(drill: DrillResult) -> str:
     )
 
 
+def _chart(drill: DrillResult) -> str:
+    if not drill.samples:
+        return '<p class="muted">No Draft was sampled in this drill.</p>'
+    return render_timeline(drill) + _legend(drill)
+
+
 def _drill_section(drill: DrillResult) -> str:
     return (
         f'<section id="{_anchor(drill.name)}"><h2>{escape(drill.name)} {_badge(drill.verdict)}</h2>'
         f'<p class="reason">{escape(drill.reason)}</p>'
         f'<p class="muted">{escape(drill.description)}</p>'
-        f"{render_timeline(drill)}{_legend(drill)}"
+        f"{_chart(drill)}"
         f"{_restore_table(drill)}{_assertion_table(drill)}{_phase_table(drill)}</section>"
     )
 

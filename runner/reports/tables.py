@@ -26,8 +26,10 @@ def format_ms(value: float | None) -> str:
 
 
 def format_s(value: float | None) -> str:
-    """Seconds for people, two decimals."""
-    return DASH if value is None else f"{value:.2f} s"
+    """Seconds for people: two decimals, three below 0.1 s (restores can take milliseconds)."""
+    if value is None:
+        return DASH
+    return f"{value:.3f} s" if abs(value) < 0.1 else f"{value:.2f} s"
 
 
 def short_sha(sha: str | None) -> str:

@@ -70,6 +70,10 @@ class _Layout:
         return PLOT_HEIGHT / (self.log_hi - self.log_lo)
 
 
+def _offset(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
 def _marks(drill: DrillResult) -> list[_Mark]:
     ttr = drill.time_to_restore
     if ttr is None:
@@ -77,7 +81,9 @@ def _marks(drill: DrillResult) -> list[_Mark]:
     marks = [_Mark(ttr.started_s, f"{ttr.kind} → {ttr.target_release}", "restore")]
     marks += [
         _Mark(
-            ttr.started_s + m.at_s, f"{m.name.value.replace('_', ' ')} +{m.at_s:.2f}s", "milestone"
+            ttr.started_s + m.at_s,
+            f"{m.name.value.replace('_', ' ')} +{_offset(m.at_s)}",
+            "milestone",
         )
         for m in ttr.milestones
         if m.at_s is not None

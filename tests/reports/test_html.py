@@ -84,7 +84,8 @@ def test_unreached_milestones_are_listed_as_never() -> None:
     assert "over budget" in page
 
 
-def test_drill_without_samples_still_renders(mixed_record: RunRecord) -> None:
+def test_drill_without_samples_says_so_instead_of_an_empty_chart(mixed_record: RunRecord) -> None:
     page = render_html(mixed_record)
-    assert page.count("<svg") == len(mixed_record.drills)
+    assert page.count("<svg") == sum(1 for d in mixed_record.drills if d.samples) == 3
+    assert page.count("No Draft was sampled in this drill.") == 1
     ET.fromstring(render_timeline(make_drill(samples=[], restore=False)))
