@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from runner.reference.toxiproxy import gojson
 from runner.reference.toxiproxy.errors import ApiError, bad_request_body, missing_field
-from runner.reference.toxiproxy.http import Request, Response
+from runner.reference.toxiproxy.http_server import Request, Response
 from runner.reference.toxiproxy.proxies import ProxyCollection
 from runner.reference.toxiproxy.toxics import parse_new_toxic, parse_toxic_update
 

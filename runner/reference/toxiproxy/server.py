@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 import socket
-import sys
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +15,7 @@ from types import TracebackType
 from runner.errors import DefinitionError, EnvironmentProblem
 from runner.reference.toxiproxy.addresses import format_address
 from runner.reference.toxiproxy.api import ToxiproxyApi
-from runner.reference.toxiproxy.http import HttpServer
+from runner.reference.toxiproxy.http_server import HttpServer
 from runner.reference.toxiproxy.proxies import ProxyCollection
 
 logger = logging.getLogger(__name__)
@@ -231,9 +230,3 @@ class EmbeddedToxiproxy:
             await self._stop.wait()
         finally:
             await server.close()
-
-
-def main() -> None:
-    """`python -m runner.reference.toxiproxy.server` without the CLI (debugging)."""
-    logging.basicConfig(level=logging.INFO)
-    serve("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 8474, None)
