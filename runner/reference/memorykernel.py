@@ -85,7 +85,7 @@ class MemoryKernelServer:
             self._bound_port = int(server.server_address[1])
             self._thread = threading.Thread(
                 target=server.serve_forever,
-                kwargs={"poll_interval": 0.1},
+                kwargs={"poll_interval": 0.05},
                 name=f"memorykernel-{self.release.tag}-{self.port}",
                 daemon=True,
             )

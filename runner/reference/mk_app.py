@@ -76,6 +76,7 @@ class MemoryKernelApp:
         self.release = release
         self.api = MemoryKernelApi(db)
         self._openapi = openapi_yaml(release).encode("utf-8")
+        # Operations are looked up on `self.api` per call, so a substituted operation takes effect.
         self._json_routes: dict[str, _JsonRoute] = {
             "/v1/db/migrate": _JsonRoute(
                 MIGRATE_REQUEST, lambda r: self.api.migrate(r["dry_run"]), 500, "migration_failed"

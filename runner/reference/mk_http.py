@@ -17,6 +17,7 @@ from runner.reference.mk_json import BODY_LIMIT_BYTES
 logger = logging.getLogger(__name__)
 
 _MAX_REQUEST_LINE = 65536
+_MAX_DRAIN_BYTES = 16 * 1024 * 1024
 
 
 class MemoryKernelHTTPServer(ThreadingHTTPServer):
@@ -104,14 +105,24 @@ class MemoryKernelRequestHandler(BaseHTTPRequestHandler):
                 raise ValueError("invalid Content-Length header")
             length = int(length_text)
             if length > BODY_LIMIT_BYTES:
-                # Not read: answer, then drop the connection rather than drain megabytes.
+                # Refused unread. Draining a moderate excess first lets the client read the 413
+                # instead of meeting a reset; beyond that the connection is simply dropped.
                 self.close_connection = True
+                if length <= _MAX_DRAIN_BYTES:
+                    self._discard(length)
                 body = None
             else:
                 body = self.rfile.read(length) if length else b""
                 if len(body) < length:
                     raise ValueError("request body ended early")
         return Request(self.command, path, content_type, body)
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                return
+            length -= len(chunk)
 
     def _read_chunked(self) -> bytes | None:
         chunks: list[bytes] = []

@@ -117,7 +117,7 @@ class U32(Kind):
 class F32(Kind):
     """A Rust `f32`, returned rounded to single precision."""
 
-    def read(self, reader: JsonReader) -> float | None:
+    def read(self, reader: JsonReader) -> float:
         head = reader.skip_whitespace()
         if head is None or not (head == ord("-") or ord("0") <= head <= ord("9")):
             raise reader.invalid_type("f32")

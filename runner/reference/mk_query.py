@@ -239,7 +239,7 @@ def _excluded_item(record: MemoryRecord, reason: str) -> dict[str, Any]:
     return _item(record, 0, {"included": False, "reasons": [reason], "rule_scores": None})
 
 
-def _rule_scores(candidate: _Candidate, scope_match: float | None) -> dict[str, Any]:
+def _rule_scores(candidate: _Candidate, scope_match: float) -> dict[str, Any]:
     return {
         "scope_match": scope_match,
         "authority_rank": AUTHORITY_RANK[candidate.record.authority],

@@ -182,17 +182,19 @@ def _encode_ulid(value: int) -> str:
     return "".join(reversed(chars))
 
 
-def to_f32(value: float) -> float | None:
+def to_f32(value: float) -> float:
     """Round to the nearest f32 and return the float whose repr is Rust's shortest f32 text.
 
-    Returns None for values that overflow to infinity: serde_json writes non-finite floats as null.
+    Values beyond the f32 range become infinities, as Rust's `as f32` makes them.
     """
-    if value != value or abs(value) > _F32_MAX:
-        return None
+    if value != value:
+        return value
+    if abs(value) > _F32_MAX:
+        return float("inf") if value > 0 else float("-inf")
     try:
         single = struct.unpack("<f", struct.pack("<f", value))[0]
     except OverflowError:
-        return None
+        return float("inf") if value > 0 else float("-inf")
     for digits in range(1, 10):
         candidate = float(f"{single:.{digits}g}")
         if struct.unpack("<f", struct.pack("<f", candidate))[0] == single:

@@ -463,3 +463,41 @@ def test_unclassified_failures_get_the_endpoint_default_code(
     response = mk_client.request(method, path, json=payload)
     error = typed_error(response, mk_release, code, 500)
     assert error["message"] == "injected failure without a classifying keyword"
+
+
+def test_a_body_over_two_mebibytes_is_refused_with_413(
+    mk_client: httpx.Client, mk_release: str
+) -> None:
+    body = b'{"dry_run":true,"pad":"' + b"x" * (2 * 1024 * 1024) + b'"}'
+    response = mk_client.post(
+        "/v1/db/migrate", content=body, headers={"content-type": "application/json"}
+    )
+    error = typed_error(response, mk_release, "invalid_json", 413)
+    assert error["message"] == "Failed to buffer the request body: length limit exceeded"
+    assert ok_data(mk_client.get("/v1/health"), mk_release)  # the client reconnects
+
+
+def test_a_chunked_body_is_read(mk_client: httpx.Client, mk_release: str) -> None:
+    chunks = iter([b'{"dry_run":', b"true}"])
+    response = mk_client.post(
+        "/v1/db/migrate", content=chunks, headers={"content-type": "application/json"}
+    )
+    assert ok_data(response, mk_release)["dry_run"] is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"confidence": 1e39}, "confidence MUST be in [0.0, 1.0]"),
+        ({"confidence": None, "truth_status": "inferred"}, "confidence MUST be provided"),
+        ({"version": 0}, "version MUST be >= 1"),
+        ({"source_hash": "md5:abc"}, "source_hash MUST be formatted as sha256:<hex>"),
+        ({"actor": " "}, "constraint scope fields MUST be non-empty"),
+    ],
+)
+def test_record_invariants_are_validation_errors(
+    mk_client: httpx.Client, mk_release: str, fields: dict[str, Any], reason: str
+) -> None:
+    response = mk_client.post("/v1/memory/add/constraint", json=mk_constraint_body(**fields))
+    error = typed_error(response, mk_release, "validation_error", 400)
+    assert reason in error["message"]
