@@ -207,10 +207,58 @@ def env_reset(backend: BackendOption = Backend.local, reports: RootOption = DEFA
     reset(backend.value, reports)
 
 
+report_app = typer.Typer(help="Show a stored run, or compare two runs.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+RunArgument = Annotated[str, typer.Argument(help="A run id under --reports-dir, a run folder, or a report.json path.")]
+ReportsDir = Annotated[Path, typer.Option("--reports-dir", envvar="MKDRILL_REPORTS_DIR", help="Where run folders are kept.", file_okay=False)]
+LedgerPath = Annotated[Path, typer.Option("--ledger", envvar="MKDRILL_LEDGER", help="Pin ledger and run history (SQLite).", dir_okay=False)]
+DEFAULT_LEDGER = DEFAULT_REPORTS / "ledger.sqlite3"
+
+
+@report_app.command("show")
+def report_show(run: RunArgument, reports_dir: ReportsDir = DEFAULT_REPORTS) -> None:
+    """Re-render a stored run in the terminal."""
+    from runner.commands.report import show
+
+    show(run, reports_dir)
+
+
+@report_app.command("compare")
+def report_compare(
+    run_a: Annotated[str, typer.Argument(help="The earlier run (baseline).")],
+    run_b: Annotated[str, typer.Argument(help="The later run (candidate).")],
+    reports_dir: ReportsDir = DEFAULT_REPORTS,
+) -> None:
+    """What regressed from RUN_A to RUN_B; exit 1 when something did, 0 otherwise."""
+    from runner.commands.report import compare
+
+    compare(run_a, run_b, reports_dir)
+
+
+@app.command("history")
+def history(
+    drill: Annotated[str | None, typer.Option(help="Only this drill, with each of its results.")] = None,
+    last: Annotated[int, typer.Option(min=1, help="Window: the last N results of each drill.")] = 20,
+    ledger: LedgerPath = DEFAULT_LEDGER,
+) -> None:
+    """Per drill: pass rate, time-to-restore p50/p95 and trend, flaky drills; the last green pin."""
+    from runner.commands.history import history as show_history
+
+    show_history(drill, last, ledger)
+
+
+@app.command("pins")
+def pins(ledger: LedgerPath = DEFAULT_LEDGER) -> None:
+    """The pins the ledger has seen; `*` marks the last green pin (the rollback target)."""
+    from runner.commands.pins import pins as show_pins
+
+    show_pins(ledger)
+
+
 def main() -> None:
     """Console entry: run the app, turning mkdrill errors into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except DrillError as exc:
         typer.echo(f"mkdrill: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -228,3 +276,4 @@ def main() -> None:
             exc.show()
             sys.exit(2)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

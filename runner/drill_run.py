@@ -119,8 +119,9 @@ class DrillRun:
         try:
             with contextlib.ExitStack() as undo:
                 undo.callback(probe.close)
-                undo.callback(sampler.stop, self.bound_ms / 1000 + 2.0)
                 self._prepare(undo)
+                # Registered after the consumer overrides, so the probe stops before they are undone.
+                undo.callback(sampler.stop, self.bound_ms / 1000 + 2.0)
                 self.ctx = replace(self.ctx, probe_paused=sampler.paused)
                 sampler.start()
                 self._phases_with_probe(sampler, undo)

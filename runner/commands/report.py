@@ -23,10 +23,6 @@ from runner.reports.tables import (
     header_rows,
 )
 
-report_app = typer.Typer(
-    help="Show a stored run, or compare two runs.", no_args_is_help=True, add_completion=False
-)
-
 RunArgument = Annotated[
     str, typer.Argument(help="A run id under --reports-dir, a run folder, or a report.json path.")
 ]
@@ -65,7 +61,6 @@ def render_run(record: RunRecord) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-@report_app.command("show")
 def show(run: RunArgument, reports_dir: ReportsDirOption = DEFAULT_REPORTS_DIR) -> None:
     """Re-render a stored run in the terminal."""
     typer.echo(render_run(_load(run, reports_dir)), nl=False)
@@ -98,7 +93,6 @@ def _comparison_row(item: DrillComparison) -> list[str]:
     ]
 
 
-@report_app.command("compare")
 def compare(
     run_a: Annotated[str, typer.Argument(help="The earlier run (baseline).")],
     run_b: Annotated[str, typer.Argument(help="The later run (candidate).")],

@@ -35,6 +35,8 @@ class Sampler:
         self._lock = threading.Lock()
         self._samples: list[TimedSample] = []
         self._in_flight = 0
+        self._pending: dict[int, tuple[float, Phase]] = {}
+        self._next_id = 0
         self._skipped = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,21 +63,27 @@ class Sampler:
                 else:
                     self._skipped += 1
             if not busy:
-                self._pool.submit(self._one, self._clock.now(), self.phase)
+                with self._lock:
+                    self._next_id += 1
+                    ident = self._next_id
+                    self._pending[ident] = (self._clock.now(), self.phase)
+                self._pool.submit(self._one, ident)
             next_at += self._interval
             delay = next_at - self._clock.now()
             if delay < -1.0:  # fell far behind (machine stalled): do not burst to catch up
                 next_at = self._clock.now()
             self._stop.wait(max(delay, 0.0))
 
-    def _one(self, started: float, phase: Phase) -> None:
+    def _one(self, ident: int) -> None:
         try:
             outcome = self._probe.draft()
         finally:
             with self._lock:
                 self._in_flight -= 1
         with self._new_sample:
-            self._samples.append(TimedSample(started, phase, outcome))
+            started_phase = self._pending.pop(ident, None)
+            if started_phase is not None:  # None: already recorded as unanswered by stop()
+                self._samples.append(TimedSample(*started_phase, outcome))
             self._new_sample.notify_all()
 
     @contextlib.contextmanager
@@ -119,4 +127,13 @@ class Sampler:
                 if self._in_flight == 0:
                     break
             self.wait_for_sample(0.05)
+        # A Draft still in flight after the drain was not answered: it counts, as a failure.
+        with self._new_sample:
+            now = self._clock.now()
+            for started, phase in self._pending.values():
+                latency = (now - started) * 1000
+                unanswered = DraftOutcome(None, False, False, None, None, None, latency,
+                                          f"no answer after {latency / 1000:.1f} s (still waiting when the probe stopped)")
+                self._samples.append(TimedSample(started, phase, unanswered))
+            self._pending.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -11,9 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from runner.commands.history import history
-from runner.commands.pins import pins
-from runner.commands.report import report_app
+from runner.cli import app as mkdrill_app
 from runner.errors import DrillError
 from runner.ledger import Ledger
 from runner.pins import load_pin
@@ -25,12 +23,7 @@ PINS = Path(__file__).resolve().parents[2] / "runner" / "data" / "pins"
 
 
 def _app() -> typer.Typer:
-    # The commands as runner.cli registers them.
-    app = typer.Typer()
-    app.command("pins")(pins)
-    app.command("history")(history)
-    app.add_typer(report_app, name="report")
-    return app
+    return mkdrill_app
 
 
 @dataclass
