@@ -104,8 +104,10 @@ def upstream_process() -> Iterator[str]:
     process = ctx.Process(target=_upstream_main, args=(send, stop), daemon=True)
     process.start()
     try:
-        if not receive.poll(15):
-            raise EnvironmentProblem("bench upstream did not start within 15 s")
+        deadline = time.monotonic() + 15
+        while not receive.poll(0.1):
+            if not process.is_alive() or time.monotonic() > deadline:
+                raise EnvironmentProblem("bench upstream did not start within 15 s")
         yield f"127.0.0.1:{receive.recv()}"
     finally:
         stop.set()
@@ -182,25 +184,54 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     return b"".join(parts)
 
 
+def _exchange(sock: socket.socket, payload: bytes) -> float:
+    started = time.perf_counter()
+    sock.sendall(payload)
+    if _recv_exactly(sock, MESSAGE_SIZE) != payload:
+        raise ConnectionError("echo answered other bytes")
+    return (time.perf_counter() - started) * 1000
+
+
 def round_trips(host_port: str, count: int, rate_per_s: float) -> list[float]:
     """`count` 1 KiB request/response round trips on one connection, paced; milliseconds each."""
     payload = os.urandom(MESSAGE_SIZE)
     timings: list[float] = []
     with _connect(host_port) as sock:
         sock.sendall(ECHO_MODE)
-        interval = 1.0 / rate_per_s
         next_at = time.perf_counter()
         for _ in range(count):
             pause = next_at - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            next_at += interval
-            started = time.perf_counter()
-            sock.sendall(payload)
-            if _recv_exactly(sock, MESSAGE_SIZE) != payload:
-                raise ConnectionError("echo answered other bytes")
-            timings.append((time.perf_counter() - started) * 1000)
+            next_at += 1.0 / rate_per_s
+            timings.append(_exchange(sock, payload))
     return timings
+
+
+def paired_round_trips(
+    direct: str, proxied: str, count: int, rate_per_s: float
+) -> tuple[list[float], list[float]]:
+    """Round trips direct and through the proxy back to back, `rate_per_s` pairs a second, so both
+    paths see the same machine load; milliseconds each, (direct, proxied)."""
+    payload = os.urandom(MESSAGE_SIZE)
+    direct_ms: list[float] = []
+    proxied_ms: list[float] = []
+    with _connect(direct) as direct_sock, _connect(proxied) as proxied_sock:
+        direct_sock.sendall(ECHO_MODE)
+        proxied_sock.sendall(ECHO_MODE)
+        next_at = time.perf_counter()
+        for index in range(count):
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            next_at += 1.0 / rate_per_s
+            if index % 2:  # alternate which goes first
+                direct_ms.append(_exchange(direct_sock, payload))
+                proxied_ms.append(_exchange(proxied_sock, payload))
+            else:
+                proxied_ms.append(_exchange(proxied_sock, payload))
+                direct_ms.append(_exchange(direct_sock, payload))
+    return direct_ms, proxied_ms
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -273,10 +304,8 @@ def measure_proxy_overhead(
     proxy = "bench"
     listen = control.ensure_proxy(proxy, "127.0.0.1:0", upstream)
     try:
-        round_trips(upstream, 50, rate_per_s)  # warm up both paths
-        round_trips(listen, 50, rate_per_s)
-        direct = round_trips(upstream, requests, rate_per_s)
-        proxied = round_trips(listen, requests, rate_per_s)
+        paired_round_trips(upstream, listen, 50, rate_per_s)  # warm up both paths
+        direct, proxied = paired_round_trips(upstream, listen, requests, rate_per_s)
         base = statistics.median(direct)
         undo = control.add_toxic(proxy, "latency", "downstream", {"latency": 200, "jitter": 0})
         try:
