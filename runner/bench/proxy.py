@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import re
+import selectors
 import signal
 import socket
 import statistics
@@ -133,7 +134,9 @@ def embedded_process() -> Iterator[tuple[str, str]]:
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            line = process.stdout.readline() if selector.select(15) else ""
         match = re.search(r"http://\S+", line)
         if match is None:
             raise EnvironmentProblem(
