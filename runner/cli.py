@@ -112,6 +112,7 @@ def run(
     probe_url: Annotated[str | None, typer.Option(envvar="MKDRILL_PROBE_URL", help="Watch your own consumer: POST {\"ticket\"} to this Draft URL instead of the reference consumer's.")] = None,
     probe_command: Annotated[str | None, typer.Option(help="Watch your own consumer: run this command per Draft (needs --allow-command-probe).")] = None,
     allow_command_probe: Annotated[bool, typer.Option("--allow-command-probe", help="Allow --probe-command to run a command (never allowed from drill files).")] = False,
+    load: Annotated[int, typer.Option(envvar="MKDRILL_LOAD", min=0, max=500, help="Extra concurrent Drafters during each fault window (load drill).")] = 0,
 ) -> None:
     """Run drills (default: the nightly suite on the local backend) and write reports."""
     from runner.run_command import RunRequest, execute
@@ -120,6 +121,7 @@ def run(
         drills=list(drills or []), suite=suite, backend=backend.value, pin=pin, out=out,
         drills_dir=drills_dir, fail_fast=fail_fast, rate_hz=rate, consumer_timeout_ms=consumer_timeout_ms,
         ask_body=ask_body.value, enrichment=consumer_enrichment.value, reports_root=_reports_root(out),
+        load_workers=load,
     )
     if probe_command and not allow_command_probe:
         raise typer.BadParameter("runs a shell command per Draft; add --allow-command-probe to allow it", param_hint="--probe-command")

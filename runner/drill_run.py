@@ -46,6 +46,7 @@ class DrillSettings:
     steady_needed: int = 5
     steady_timeout_s: float = 10.0
     consumer_timeout_ms: int = 500
+    load_workers: int = 0  # extra concurrent Drafters during the fault window
 
 
 PhaseListener = Callable[[str, Phase], None]
@@ -159,8 +160,12 @@ class DrillRun:
         undo.callback(remove_fault)
         self._enter(Phase.OBSERVE, sampler)
         observe_start = self.clock.now()
+        if self.settings.load_workers:
+            undo.callback(sampler.stop_load)
+            sampler.start_load(self.settings.load_workers)
         self.clock.sleep(self.drill.window_s)
         window = self.clock.now() - observe_start
+        sampler.stop_load()  # the load covers the fault window, not the restore it would slow down
         self._enter(Phase.RECOVER, sampler)
         recover_start = self.clock.now()
         self._window = FaultWindow(

@@ -35,6 +35,7 @@ class RunRequest:
     ask_body: str
     enrichment: str
     reports_root: Path
+    load_workers: int = 0
 
 
 def new_run_id() -> str:
@@ -111,13 +112,16 @@ def build_plan(request: RunRequest, run_id: str, last_green: Pin | None, backend
         backend=request.backend,
         suite=suite,
         out_dir=out_dir,
-        drill_settings=DrillSettings(rate_hz=request.rate_hz, consumer_timeout_ms=request.consumer_timeout_ms),
+        drill_settings=DrillSettings(
+            rate_hz=request.rate_hz, consumer_timeout_ms=request.consumer_timeout_ms, load_workers=request.load_workers
+        ),
         ask_body=request.ask_body,
         enrichment=request.enrichment,
         fail_fast=request.fail_fast,
         settings={
             "rate_hz": f"{request.rate_hz:g}",
             "consumer_timeout_ms": str(request.consumer_timeout_ms),
+            "load_workers": str(request.load_workers),
             "drills_dir": str(request.drills_dir or default_drills_dir()),
         },
     )

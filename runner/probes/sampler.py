@@ -86,6 +86,34 @@ class Sampler:
                 self._samples.append(TimedSample(*started_phase, outcome))
             self._new_sample.notify_all()
 
+    def start_load(self, workers: int) -> None:
+        """Add `workers` closed-loop Drafters (each drafts again as soon as it is answered) until stop_load."""
+        self._load_stop = threading.Event()
+        self._load_threads = [
+            threading.Thread(target=self._load_loop, args=(self._load_stop,), name=f"draft-load-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._load_threads:
+            thread.start()
+
+    def _load_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set() and not self._stop.is_set():
+            started, phase = self._clock.now(), self.phase
+            outcome = self._probe.draft()
+            with self._new_sample:
+                self._samples.append(TimedSample(started, phase, outcome))
+                self._new_sample.notify_all()
+
+    def stop_load(self, timeout_s: float = 10.0) -> None:
+        """Stop the load workers and wait for their last Drafts."""
+        stop = getattr(self, "_load_stop", None)
+        if stop is None:
+            return
+        stop.set()
+        for thread in self._load_threads:
+            thread.join(timeout=timeout_s)
+        self._load_stop = None
+
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """Start no Draft inside the block, and wait for those in flight before entering it."""
