@@ -54,29 +54,42 @@ def serve_memorykernel(
 
 @serve_app.command("assistsupport")
 def serve_assistsupport(
-    pin: Annotated[Path, typer.Option(help="AssistSupport pin file (memorykernel-integration-pin.json).")],
+    pin: Annotated[
+        Path, typer.Option(help="AssistSupport pin file (memorykernel-integration-pin.json).")
+    ],
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 4020,
-    ask_body: Annotated[AskBody, typer.Option(help="shipped: AssistSupport's body (no as_of); patched: adds as_of null.")] = AskBody.patched,
-    enrichment: Annotated[EnrichmentMode, typer.Option(help="fallback (AssistSupport) or blocking (a defect, for proving drills fail).")] = EnrichmentMode.fallback,
+    ask_body: Annotated[
+        AskBody,
+        typer.Option(help="shipped: AssistSupport's body (no as_of); patched: adds as_of null."),
+    ] = AskBody.patched,
+    enrichment: Annotated[
+        EnrichmentMode,
+        typer.Option(
+            help="fallback (AssistSupport) or blocking (a defect, for proving drills fail)."
+        ),
+    ] = EnrichmentMode.fallback,
 ) -> None:
     """Serve the reference AssistSupport Draft consumer."""
     from runner.reference import assistsupport
 
-    assistsupport.serve(pin=pin, host=host, port=port, ask_body=ask_body.value, enrichment=enrichment.value)
+    assistsupport.serve(
+        pin=pin, host=host, port=port, ask_body=ask_body.value, enrichment=enrichment.value
+    )
 
 
 @serve_app.command("toxiproxy")
 def serve_toxiproxy(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port.")] = 8474,
-    config: Annotated[Path | None, typer.Option(help="JSON file of proxies to create at start.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of proxies to create at start.")
+    ] = None,
 ) -> None:
     """Serve the embedded Toxiproxy-compatible API and proxies."""
     from runner.reference import toxiproxy
 
     toxiproxy.serve(host=host, port=port, config=config)
-
 
 
 class Backend(StrEnum):
@@ -95,69 +108,190 @@ def _reports_root(out: Path | None) -> Path:
 
 @app.command("run")
 def run(
-    drills: Annotated[list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")] = None,
-    suite: Annotated[str | None, typer.Option(envvar="MKDRILL_SUITE", help="nightly, quarterly, rehearsal or contract (default nightly).")] = None,
-    backend: Annotated[Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local (processes, no Docker) or compose.")] = Backend.local,
-    pin: Annotated[Path | None, typer.Option(envvar="MKDRILL_PIN", help="AssistSupport pin file; default: the embedded v0.3.2 pin.")] = None,
-    out: Annotated[Path | None, typer.Option(envvar="MKDRILL_OUT", help="Report folder; default reports/<run-id>. The ledger lives in its parent.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")] = False,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Skip the remaining drills after the first failure.")] = False,
-    drills_dir: Annotated[Path | None, typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/.")] = None,
-    toxiproxy: Annotated[str | None, typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use.")] = None,
-    rate: Annotated[float, typer.Option(envvar="MKDRILL_RATE", min=1, max=200, help="Draft probe samples per second.")] = 25.0,
-    consumer_timeout_ms: Annotated[int, typer.Option(envvar="MKDRILL_CONSUMER_TIMEOUT_MS", min=100, max=30000, help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer.")] = 500,
-    ask_body: Annotated[AskBody, typer.Option(envvar="MKDRILL_ASK_BODY", help="Consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of).")] = AskBody.patched,
-    consumer_enrichment: Annotated[EnrichmentMode, typer.Option(envvar="MKDRILL_CONSUMER_ENRICHMENT", help="fallback (AssistSupport's) or blocking (a defect: proves drills can fail).")] = EnrichmentMode.fallback,
-    memorykernel_image: Annotated[str | None, typer.Option(envvar="MKDRILL_MEMORYKERNEL_IMAGE", help="compose: your MemoryKernel image repository (tags from the pins).")] = None,
-    probe_url: Annotated[str | None, typer.Option(envvar="MKDRILL_PROBE_URL", help="Watch your own consumer: POST {\"ticket\"} to this Draft URL instead of the reference consumer's.")] = None,
-    probe_command: Annotated[str | None, typer.Option(help="Watch your own consumer: run this command per Draft (needs --allow-command-probe).")] = None,
-    allow_command_probe: Annotated[bool, typer.Option("--allow-command-probe", help="Allow --probe-command to run a command (never allowed from drill files).")] = False,
-    load: Annotated[int, typer.Option(envvar="MKDRILL_LOAD", min=0, max=500, help="Extra concurrent Drafters during each fault window (load drill).")] = 0,
+    drills: Annotated[
+        list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MKDRILL_SUITE",
+            help="nightly, quarterly, rehearsal or contract (default nightly).",
+        ),
+    ] = None,
+    backend: Annotated[
+        Backend,
+        typer.Option(envvar="MKDRILL_BACKEND", help="local (processes, no Docker) or compose."),
+    ] = Backend.local,
+    pin: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="MKDRILL_PIN", help="AssistSupport pin file; default: the embedded v0.3.2 pin."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="MKDRILL_OUT",
+            help="Report folder; default reports/<run-id>. The ledger lives in its parent.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")
+    ] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Skip the remaining drills after the first failure.")
+    ] = False,
+    drills_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/."),
+    ] = None,
+    toxiproxy: Annotated[
+        str | None,
+        typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use."),
+    ] = None,
+    rate: Annotated[
+        float,
+        typer.Option(envvar="MKDRILL_RATE", min=1, max=200, help="Draft probe samples per second."),
+    ] = 25.0,
+    consumer_timeout_ms: Annotated[
+        int,
+        typer.Option(
+            envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
+            min=100,
+            max=30000,
+            help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer.",
+        ),
+    ] = 500,
+    ask_body: Annotated[
+        AskBody,
+        typer.Option(
+            envvar="MKDRILL_ASK_BODY",
+            help="Consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of).",
+        ),
+    ] = AskBody.patched,
+    consumer_enrichment: Annotated[
+        EnrichmentMode,
+        typer.Option(
+            envvar="MKDRILL_CONSUMER_ENRICHMENT",
+            help="fallback (AssistSupport's) or blocking (a defect: proves drills can fail).",
+        ),
+    ] = EnrichmentMode.fallback,
+    memorykernel_image: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MKDRILL_MEMORYKERNEL_IMAGE",
+            help="compose: your MemoryKernel image repository (tags from the pins).",
+        ),
+    ] = None,
+    probe_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MKDRILL_PROBE_URL",
+            help='Watch your own consumer: POST {"ticket"} to this Draft URL instead of the reference consumer\'s.',
+        ),
+    ] = None,
+    probe_command: Annotated[
+        str | None,
+        typer.Option(
+            help="Watch your own consumer: run this command per Draft (needs --allow-command-probe)."
+        ),
+    ] = None,
+    allow_command_probe: Annotated[
+        bool,
+        typer.Option(
+            "--allow-command-probe",
+            help="Allow --probe-command to run a command (never allowed from drill files).",
+        ),
+    ] = False,
+    load: Annotated[
+        int,
+        typer.Option(
+            envvar="MKDRILL_LOAD",
+            min=0,
+            max=500,
+            help="Extra concurrent Drafters during each fault window (load drill).",
+        ),
+    ] = 0,
 ) -> None:
     """Run drills (default: the nightly suite on the local backend) and write reports."""
     from runner.run_command import RunRequest, execute
 
     request = RunRequest(
-        drills=list(drills or []), suite=suite, backend=backend.value, pin=pin, out=out,
-        drills_dir=drills_dir, fail_fast=fail_fast, rate_hz=rate, consumer_timeout_ms=consumer_timeout_ms,
-        ask_body=ask_body.value, enrichment=consumer_enrichment.value, reports_root=_reports_root(out),
+        drills=list(drills or []),
+        suite=suite,
+        backend=backend.value,
+        pin=pin,
+        out=out,
+        drills_dir=drills_dir,
+        fail_fast=fail_fast,
+        rate_hz=rate,
+        consumer_timeout_ms=consumer_timeout_ms,
+        ask_body=ask_body.value,
+        enrichment=consumer_enrichment.value,
+        reports_root=_reports_root(out),
         load_workers=load,
     )
     if probe_command and not allow_command_probe:
-        raise typer.BadParameter("runs a shell command per Draft; add --allow-command-probe to allow it", param_hint="--probe-command")
+        raise typer.BadParameter(
+            "runs a shell command per Draft; add --allow-command-probe to allow it",
+            param_hint="--probe-command",
+        )
     if probe_command and probe_url:
-        raise typer.BadParameter("give --probe-url or --probe-command, not both", param_hint="--probe-command")
-    raise typer.Exit(execute(
-        request, dry_run=dry_run, toxiproxy_url=toxiproxy, memorykernel_image=memorykernel_image,
-        probe_url=probe_url, probe_command=probe_command,
-    ))
+        raise typer.BadParameter(
+            "give --probe-url or --probe-command, not both", param_hint="--probe-command"
+        )
+    raise typer.Exit(
+        execute(
+            request,
+            dry_run=dry_run,
+            toxiproxy_url=toxiproxy,
+            memorykernel_image=memorykernel_image,
+            probe_url=probe_url,
+            probe_command=probe_command,
+        )
+    )
 
 
 @app.command("list")
 def list_drills(
     suite: Annotated[str | None, typer.Option(help="Only drills of this suite.")] = None,
-    drills_dir: Annotated[Path | None, typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder.")] = None,
+    drills_dir: Annotated[
+        Path | None, typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder.")
+    ] = None,
 ) -> None:
     """List the drill catalog: name, suites, fault, expected fallback, recovery."""
     from tabulate import tabulate
 
-    from runner.spec import describe_fault as describe
     from runner.loader import default_drills_dir, load_drills, select_drills
+    from runner.spec import describe_fault as describe
 
     catalog = load_drills([drills_dir or default_drills_dir()])
     chosen = select_drills(catalog, [], suite) if suite else catalog
     rows = [
-        (d.drill.name, ",".join(d.drill.suites), describe(d.drill.fault),
-         d.drill.expect.during.value + (": " + ",".join(r.value for r in d.drill.expect.fallback_reasons) if d.drill.expect.fallback_reasons else ""),
-         f"{d.drill.recover.kind} ≤{d.drill.recover.budget_s:g}s")
+        (
+            d.drill.name,
+            ",".join(d.drill.suites),
+            describe(d.drill.fault),
+            d.drill.expect.during.value
+            + (
+                ": " + ",".join(r.value for r in d.drill.expect.fallback_reasons)
+                if d.drill.expect.fallback_reasons
+                else ""
+            ),
+            f"{d.drill.recover.kind} ≤{d.drill.recover.budget_s:g}s",
+        )
         for d in chosen
     ]
-    typer.echo(tabulate(rows, headers=["drill", "suites", "fault", "expect during fault", "recover"]))
+    typer.echo(
+        tabulate(rows, headers=["drill", "suites", "fault", "expect during fault", "recover"])
+    )
 
 
 @app.command("validate")
 def validate(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Drill files or folders; default drills/.")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Drill files or folders; default drills/.")
+    ] = None,
 ) -> None:
     """Validate drill files; print every problem as `file: field: message` (exit 2 if any)."""
     from runner.loader import DrillFilesInvalid, default_drills_dir, load_drills
@@ -171,14 +305,25 @@ def validate(
     typer.echo(f"{len(loaded)} drill files valid")
 
 
-env_app = typer.Typer(help="Bring a drill environment up or down, show it, or sweep leftovers.", no_args_is_help=True)
+env_app = typer.Typer(
+    help="Bring a drill environment up or down, show it, or sweep leftovers.", no_args_is_help=True
+)
 app.add_typer(env_app, name="env")
 BackendOption = Annotated[Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local or compose.")]
-RootOption = Annotated[Path, typer.Option("--reports", envvar="MKDRILL_REPORTS", help="Reports root (holds the ledger and state).")]
+RootOption = Annotated[
+    Path,
+    typer.Option(
+        "--reports", envvar="MKDRILL_REPORTS", help="Reports root (holds the ledger and state)."
+    ),
+]
 
 
 @env_app.command("up")
-def env_up(backend: BackendOption = Backend.local, pin: Annotated[Path | None, typer.Option(help="AssistSupport pin file.")] = None, reports: RootOption = DEFAULT_REPORTS) -> None:
+def env_up(
+    backend: BackendOption = Backend.local,
+    pin: Annotated[Path | None, typer.Option(help="AssistSupport pin file.")] = None,
+    reports: RootOption = DEFAULT_REPORTS,
+) -> None:
     """Start an environment at the last green pin and leave it running (for rehearsals)."""
     from runner.env_command import env_up as up
 
@@ -194,7 +339,9 @@ def env_down(backend: BackendOption = Backend.local, reports: RootOption = DEFAU
 
 
 @env_app.command("status")
-def env_status(backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS) -> None:
+def env_status(
+    backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
+) -> None:
     """Show environments and leftovers of mkdrill runs."""
     from runner.env_command import env_status as status
 
@@ -202,7 +349,9 @@ def env_status(backend: BackendOption = Backend.local, reports: RootOption = DEF
 
 
 @env_app.command("reset")
-def env_reset(backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS) -> None:
+def env_reset(
+    backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
+) -> None:
     """Sweep everything any mkdrill run left behind (processes, containers, toxics); the ledger is kept."""
     from runner.env_command import env_reset as reset
 
@@ -211,9 +360,27 @@ def env_reset(backend: BackendOption = Backend.local, reports: RootOption = DEFA
 
 report_app = typer.Typer(help="Show a stored run, or compare two runs.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
-RunArgument = Annotated[str, typer.Argument(help="A run id under --reports-dir, a run folder, or a report.json path.")]
-ReportsDir = Annotated[Path, typer.Option("--reports-dir", envvar="MKDRILL_REPORTS_DIR", help="Where run folders are kept.", file_okay=False)]
-LedgerPath = Annotated[Path, typer.Option("--ledger", envvar="MKDRILL_LEDGER", help="Pin ledger and run history (SQLite).", dir_okay=False)]
+RunArgument = Annotated[
+    str, typer.Argument(help="A run id under --reports-dir, a run folder, or a report.json path.")
+]
+ReportsDir = Annotated[
+    Path,
+    typer.Option(
+        "--reports-dir",
+        envvar="MKDRILL_REPORTS_DIR",
+        help="Where run folders are kept.",
+        file_okay=False,
+    ),
+]
+LedgerPath = Annotated[
+    Path,
+    typer.Option(
+        "--ledger",
+        envvar="MKDRILL_LEDGER",
+        help="Pin ledger and run history (SQLite).",
+        dir_okay=False,
+    ),
+]
 DEFAULT_LEDGER = DEFAULT_REPORTS / "ledger.sqlite3"
 
 
@@ -239,8 +406,12 @@ def report_compare(
 
 @app.command("history")
 def history(
-    drill: Annotated[str | None, typer.Option(help="Only this drill, with each of its results.")] = None,
-    last: Annotated[int, typer.Option(min=1, help="Window: the last N results of each drill.")] = 20,
+    drill: Annotated[
+        str | None, typer.Option(help="Only this drill, with each of its results.")
+    ] = None,
+    last: Annotated[
+        int, typer.Option(min=1, help="Window: the last N results of each drill.")
+    ] = 20,
     ledger: LedgerPath = DEFAULT_LEDGER,
 ) -> None:
     """Per drill: pass rate, time-to-restore p50/p95 and trend, flaky drills; the last green pin."""

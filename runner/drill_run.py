@@ -98,7 +98,11 @@ class DrillRun:
     def _enter(self, phase: Phase, sampler: Sampler | None) -> None:
         now = self.clock.now() - self._t0
         if self._phase_start or self._phases or phase is not Phase.PREPARE:
-            self._phases.append(PhaseSpan(phase=self._phase, start_s=round(self._phase_start, 4), end_s=round(now, 4)))
+            self._phases.append(
+                PhaseSpan(
+                    phase=self._phase, start_s=round(self._phase_start, 4), end_s=round(now, 4)
+                )
+            )
         self._phase, self._phase_start = phase, now
         if sampler is not None:
             sampler.phase = phase
@@ -106,7 +110,9 @@ class DrillRun:
 
     def _close_phase(self) -> None:
         now = self.clock.now() - self._t0
-        self._phases.append(PhaseSpan(phase=self._phase, start_s=round(self._phase_start, 4), end_s=round(now, 4)))
+        self._phases.append(
+            PhaseSpan(phase=self._phase, start_s=round(self._phase_start, 4), end_s=round(now, 4))
+        )
 
     # The run -------------------------------------------------------------------------------------
 
@@ -150,7 +156,11 @@ class DrillRun:
     def _phases_with_probe(self, sampler: Sampler, undo: contextlib.ExitStack) -> None:
         self._enter(Phase.STEADY, sampler)
         steady_ok = self._await_enriched(sampler, Phase.STEADY)
-        self._assertions.append(steady_assertion(Phase.STEADY, self._samples(sampler), self.settings.steady_needed, steady_ok))
+        self._assertions.append(
+            steady_assertion(
+                Phase.STEADY, self._samples(sampler), self.settings.steady_needed, steady_ok
+            )
+        )
         if not steady_ok:
             self._skip_reason = "steady state never enriched; fault not injected"
             return
@@ -169,8 +179,10 @@ class DrillRun:
         self._enter(Phase.RECOVER, sampler)
         recover_start = self.clock.now()
         self._window = FaultWindow(
-            kind=self.drill.fault.kind, description=describe(self.drill.fault),
-            start_s=round(fault_start - self._t0, 4), end_s=round(recover_start - self._t0, 4),
+            kind=self.drill.fault.kind,
+            description=describe(self.drill.fault),
+            start_s=round(fault_start - self._t0, 4),
+            end_s=round(recover_start - self._t0, 4),
         )
         self._ttr = self._restore(remove_fault, recover_start, sampler)
         self._enter(Phase.VERIFY, sampler)
@@ -182,7 +194,9 @@ class DrillRun:
             steady_assertion(Phase.VERIFY, samples, self.settings.steady_needed, verify_ok),
         ]
 
-    def _restore(self, remove_fault: Callable[[], None], started: float, sampler: Sampler) -> TimeToRestore:
+    def _restore(
+        self, remove_fault: Callable[[], None], started: float, sampler: Sampler
+    ) -> TimeToRestore:
         """Remove the fault or roll back, while a watcher times each milestone."""
         recover = self.drill.recover
         target = self.ctx.baseline.release_tag
@@ -199,8 +213,11 @@ class DrillRun:
         )
         milestones: list[Milestone] = []
         watcher = threading.Thread(
-            target=lambda: milestones.extend(watch.run(started, recover.budget_s + RESTORE_GRACE_S)),
-            name="restore-watch", daemon=True,
+            target=lambda: milestones.extend(
+                watch.run(started, recover.budget_s + RESTORE_GRACE_S)
+            ),
+            name="restore-watch",
+            daemon=True,
         )
         watcher.start()
         try:
@@ -213,7 +230,9 @@ class DrillRun:
         first = milestones[-1].at_s if milestones else None
         return TimeToRestore(
             kind=recover.kind,
-            target_release=target if recover.kind == "rollback" else self.ctx.env.memorykernel_release,
+            target_release=target
+            if recover.kind == "rollback"
+            else self.ctx.env.memorykernel_release,
             started_s=round(started - self._t0, 4),
             total_s=round(first, 4) if first is not None else None,
             budget_s=recover.budget_s,
@@ -226,7 +245,9 @@ class DrillRun:
         deadline = self.clock.now() + self.settings.steady_timeout_s
         while self.clock.now() < deadline:
             streak = 0
-            for sample in sorted((s for s in sampler.samples() if s.phase is phase), key=lambda s: s.started):
+            for sample in sorted(
+                (s for s in sampler.samples() if s.phase is phase), key=lambda s: s.started
+            ):
                 streak = streak + 1 if (sample.outcome.ok and sample.outcome.applied) else 0
             if streak >= self.settings.steady_needed:
                 return True
@@ -239,7 +260,11 @@ class DrillRun:
         return to_samples(sampler.samples(), self._t0)
 
     def _result(
-        self, raw: Sequence[TimedSample], started_at: str, error: DrillError | None, interrupted: Interrupted | None
+        self,
+        raw: Sequence[TimedSample],
+        started_at: str,
+        error: DrillError | None,
+        interrupted: Interrupted | None,
     ) -> DrillResult:
         samples = to_samples(raw, self._t0)
         if self._deferred is not None and interrupted is None and error is None:
@@ -251,13 +276,18 @@ class DrillRun:
             verdict, reason = Verdict.ERROR, f"{type(error).__name__}: {error}"
         elif failed:
             first = failed[0]
-            verdict, reason = Verdict.FAILED, f"{first.name}: expected {first.expected}, observed {first.observed}"
+            verdict, reason = (
+                Verdict.FAILED,
+                f"{first.name}: expected {first.expected}, observed {first.observed}",
+            )
             message = _first_message(samples, first.phase)
             if message:
                 reason += f" — {message}"
         else:
             verdict, reason = Verdict.PASSED, "every assertion held"
-        during = [s for s in samples if s.phase is Phase.OBSERVE] or [s for s in samples if s.phase is Phase.STEADY]
+        during = [s for s in samples if s.phase is Phase.OBSERVE] or [
+            s for s in samples if s.phase is Phase.STEADY
+        ]
         reasons = Counter(s.fallback_reason for s in during if s.fallback_reason and not s.applied)
         consumer = self.ctx.consumer
         return DrillResult(
@@ -275,7 +305,9 @@ class DrillRun:
                 "ask_body": consumer.ask_body,
                 "enrichment": consumer.enrichment,
                 "pin": consumer.pin.release_tag,
-                "timeout_ms": str(self.drill.consumer.timeout_ms or self.settings.consumer_timeout_ms),
+                "timeout_ms": str(
+                    self.drill.consumer.timeout_ms or self.settings.consumer_timeout_ms
+                ),
             },
             phases=self._phases,
             probe=summarize(samples),

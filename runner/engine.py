@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from runner import __version__
-from runner.backends.base import ConsumerSettings, Endpoints, Environment
+from runner.backends.base import AskBody, ConsumerSettings, EnrichmentMode, Endpoints, Environment
 from runner.clock import Clock
 from runner.contract import RELEASES
 from runner.drill_run import DrillRun, DrillSettings, consumer_settings_for
@@ -90,8 +90,8 @@ class RunPlan:
     suite: str | None
     out_dir: Path
     drill_settings: DrillSettings
-    ask_body: str = "patched"
-    enrichment: str = "fallback"
+    ask_body: AskBody = "patched"
+    enrichment: EnrichmentMode = "fallback"
     fail_fast: bool = False
     settings: dict[str, str] = field(default_factory=dict)
 
@@ -126,7 +126,9 @@ class Engine:
         self.env = env
         self.clock = clock
         self.listener = listener
-        self._probe_factory = probe_factory or (lambda ep, timeout: HttpDraftProbe(f"{ep.consumer_url}/v1/draft", timeout))
+        self._probe_factory = probe_factory or (
+            lambda ep, timeout: HttpDraftProbe(f"{ep.consumer_url}/v1/draft", timeout)
+        )
         self._seed = seed
         self._watch_preflight = watch_preflight
         self._results: list[DrillResult] = []
@@ -140,14 +142,22 @@ class Engine:
             tool_version=__version__,
             started_at=self._started_at,
             finished_at=self.clock.utc_iso() if finished else None,
-            host={"hostname": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(), "pid": str(os.getpid())},
+            host={
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "pid": str(os.getpid()),
+            },
             backend=plan.backend,
             toxiproxy=self._toxiproxy_kind(),
             suite=plan.suite,
             verdict=verdict,
             reason=reason,
             pin=pin_info(plan.consumer_pin),
-            releases={"baseline": plan.releases.baseline.release_tag, "candidate": plan.releases.candidate},
+            releases={
+                "baseline": plan.releases.baseline.release_tag,
+                "candidate": plan.releases.candidate,
+            },
             settings={**plan.settings, "ask_body": plan.ask_body, "enrichment": plan.enrichment},
             drills=list(self._results),
         )
@@ -161,10 +171,14 @@ class Engine:
     def run(self) -> RunRecord:
         """Bring the environment up, run every drill, tear down; the record says what happened."""
         plan = self.plan
-        self.listener.run_started(self._record(Verdict.INTERRUPTED, "run in progress", finished=False))
+        self.listener.run_started(
+            self._record(Verdict.INTERRUPTED, "run in progress", finished=False)
+        )
         verdict, reason = Verdict.INTERRUPTED, "run did not finish"
         consumer = consumer_settings_for(
-            ConsumerSettings(pin=plan.consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment),  # type: ignore[arg-type]
+            ConsumerSettings(
+                pin=plan.consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment
+            ),
             plan.drill_settings.consumer_timeout_ms,
         )
         try:
@@ -210,12 +224,19 @@ class Engine:
                 continue
             self.listener.drill_started(loaded.drill.name, index, total)
             drill_run = DrillRun(
-                loaded, ctx, lambda timeout: self._probe_factory(endpoints, timeout), self.clock,
-                plan.drill_settings, self.listener.phase_changed, watch_preflight=self._watch_preflight,
+                loaded,
+                ctx,
+                lambda timeout: self._probe_factory(endpoints, timeout),
+                self.clock,
+                plan.drill_settings,
+                self.listener.phase_changed,
+                watch_preflight=self._watch_preflight,
             )
             result = drill_run.run(self.clock.utc_iso())
             self._results.append(result)
-            self.listener.drill_finished(result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False))
+            self.listener.drill_finished(
+                result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False)
+            )
             if drill_run.interrupted:
                 raise Interrupted("interrupted by signal")
             if result.verdict is Verdict.ERROR:
@@ -244,8 +265,22 @@ def skipped(loaded: LoadedDrill, reason: str, started_at: str) -> DrillResult:
     """The result of a drill that was not run."""
     drill = loaded.drill
     return DrillResult(
-        name=drill.name, description=drill.description, suites=list(drill.suites), file=str(loaded.path),
-        verdict=Verdict.SKIPPED, reason=reason, started_at=started_at, duration_s=0.0,
-        fault=drill.fault.model_dump(mode="json"), fault_window=None, consumer={}, phases=[], probe=[],
-        fallback_reasons={}, latency_bound_ms=0.0, assertions=[], time_to_restore=None, samples=[],
+        name=drill.name,
+        description=drill.description,
+        suites=list(drill.suites),
+        file=str(loaded.path),
+        verdict=Verdict.SKIPPED,
+        reason=reason,
+        started_at=started_at,
+        duration_s=0.0,
+        fault=drill.fault.model_dump(mode="json"),
+        fault_window=None,
+        consumer={},
+        phases=[],
+        probe=[],
+        fallback_reasons={},
+        latency_bound_ms=0.0,
+        assertions=[],
+        time_to_restore=None,
+        samples=[],
     )

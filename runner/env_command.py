@@ -53,10 +53,14 @@ def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
         from runner.backends.compose import ComposeEnvironment
 
         env = ComposeEnvironment(run_id=ENV_RUN_ID)  # type: ignore[call-arg]
-    endpoints = env.up(baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), 500))
+    endpoints = env.up(
+        baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), 500)
+    )
     seed_policy(endpoints.memorykernel_url)
-    typer.echo(f"environment up at {baseline.release_tag}: consumer {endpoints.consumer_url}, "
-               f"memorykernel {endpoints.memorykernel_url}, toxiproxy {endpoints.toxiproxy_url} ({env.toxiproxy_kind})")
+    typer.echo(
+        f"environment up at {baseline.release_tag}: consumer {endpoints.consumer_url}, "
+        f"memorykernel {endpoints.memorykernel_url}, toxiproxy {endpoints.toxiproxy_url} ({env.toxiproxy_kind})"
+    )
     typer.echo("stop it with `mkdrill env down`")
 
 
@@ -82,9 +86,14 @@ def env_status(backend: str, reports_root: Path) -> None:
         data = json.loads(path.read_text())
         owner = int(data.get("owner_pid", 0))
         procs = ", ".join(
-            f"{p['name']} pid {p['pid']} {'running' if pid_alive(int(p['pid'])) else 'gone'}" for p in data.get("processes", [])
+            f"{p['name']} pid {p['pid']} {'running' if pid_alive(int(p['pid'])) else 'gone'}"
+            for p in data.get("processes", [])
         )
-        holder = "env up" if path.stem == ENV_RUN_ID else f"run {path.stem} ({'runner alive' if pid_alive(owner) else 'runner gone: sweep with `mkdrill env reset`'})"
+        holder = (
+            "env up"
+            if path.stem == ENV_RUN_ID
+            else f"run {path.stem} ({'runner alive' if pid_alive(owner) else 'runner gone: sweep with `mkdrill env reset`'})"
+        )
         typer.echo(f"{holder}: {procs or 'no processes'}")
 
 

@@ -23,7 +23,11 @@ def latency_stats(samples: Sequence[Sample]) -> LatencyStats | None:
     if not samples:
         return None
     values = [s.latency_ms for s in samples]
-    return LatencyStats(p50_ms=round(percentile(values, 50), 3), p95_ms=round(percentile(values, 95), 3), max_ms=round(max(values), 3))
+    return LatencyStats(
+        p50_ms=round(percentile(values, 50), 3),
+        p95_ms=round(percentile(values, 95), 3),
+        max_ms=round(max(values), 3),
+    )
 
 
 def summarize(samples: Sequence[Sample]) -> list[PhaseSummary]:
@@ -42,8 +46,14 @@ def summarize(samples: Sequence[Sample]) -> list[PhaseSummary]:
                 availability=round(answered / len(in_phase), 4),
                 enriched=sum(s.applied for s in in_phase),
                 latency=latency_stats(in_phase),
-                fallback_reasons=dict(Counter(s.fallback_reason for s in in_phase if s.fallback_reason and not s.applied)),
-                machine_error_codes=dict(Counter(s.machine_error_code for s in in_phase if s.machine_error_code)),
+                fallback_reasons=dict(
+                    Counter(
+                        s.fallback_reason for s in in_phase if s.fallback_reason and not s.applied
+                    )
+                ),
+                machine_error_codes=dict(
+                    Counter(s.machine_error_code for s in in_phase if s.machine_error_code)
+                ),
             )
         )
     return summaries
@@ -54,7 +64,11 @@ def _counts(counter: dict[str, int]) -> str:
 
 
 def fault_assertions(
-    drill: Drill, samples: Sequence[Sample], window_s: float, bound_ms: float, fault_removed_s: float
+    drill: Drill,
+    samples: Sequence[Sample],
+    window_s: float,
+    bound_ms: float,
+    fault_removed_s: float,
 ) -> list[Assertion]:
     """Checks on the fault window and on every Draft of the drill.
 
@@ -68,73 +82,115 @@ def fault_assertions(
     reasons = Counter(s.fallback_reason or "none" for s in during if not s.applied)
     enriched = sum(s.applied for s in during)
     rate = len(started_during) / window_s if window_s > 0 else 0.0
-    results.append(Assertion(
-        name="probe_rate", phase=Phase.OBSERVE, expected=f"≥ {MIN_RATE_HZ:.0f} Drafts/s",
-        observed=f"{rate:.1f} Drafts/s ({len(started_during)} in {window_s:.1f} s)", passed=rate >= MIN_RATE_HZ,
-    ))
+    results.append(
+        Assertion(
+            name="probe_rate",
+            phase=Phase.OBSERVE,
+            expected=f"≥ {MIN_RATE_HZ:.0f} Drafts/s",
+            observed=f"{rate:.1f} Drafts/s ({len(started_during)} in {window_s:.1f} s)",
+            passed=rate >= MIN_RATE_HZ,
+        )
+    )
     wanted = {r.value for r in expect.fallback_reasons}
     if expect.during is DuringFault.ENRICHED:
-        results.append(Assertion(
-            name="enriched_during_fault", phase=Phase.OBSERVE, expected="every Draft enriched",
-            observed=f"{enriched}/{len(during)} enriched; fallbacks: {_counts(dict(reasons))}",
-            passed=bool(during) and enriched == len(during),
-        ))
+        results.append(
+            Assertion(
+                name="enriched_during_fault",
+                phase=Phase.OBSERVE,
+                expected="every Draft enriched",
+                observed=f"{enriched}/{len(during)} enriched; fallbacks: {_counts(dict(reasons))}",
+                passed=bool(during) and enriched == len(during),
+            )
+        )
     else:
         unexpected = {k: v for k, v in reasons.items() if k not in wanted}
         allow_enriched = expect.during is DuringFault.EITHER
         bit = sum(v for k, v in reasons.items() if k in wanted)
-        results.append(Assertion(
-            name="fallback_reason", phase=Phase.OBSERVE,
-            expected=f"fallback {' or '.join(sorted(wanted))}" + (" (enriched allowed)" if allow_enriched else ""),
-            observed=f"fallbacks: {_counts(dict(reasons))}; enriched: {enriched}",
-            passed=bit > 0 and not unexpected and (allow_enriched or enriched == 0),
-        ))
+        results.append(
+            Assertion(
+                name="fallback_reason",
+                phase=Phase.OBSERVE,
+                expected=f"fallback {' or '.join(sorted(wanted))}"
+                + (" (enriched allowed)" if allow_enriched else ""),
+                observed=f"fallbacks: {_counts(dict(reasons))}; enriched: {enriched}",
+                passed=bit > 0 and not unexpected and (allow_enriched or enriched == 0),
+            )
+        )
     if expect.machine_error_codes is not None:
         codes = Counter(s.machine_error_code or "none" for s in during if not s.applied)
         wanted_codes = set(expect.machine_error_codes)
-        results.append(Assertion(
-            name="machine_error_code", phase=Phase.OBSERVE, expected=f"machine_error_code {' or '.join(sorted(wanted_codes))}",
-            observed=f"codes: {_counts(dict(codes))}",
-            passed=bool(codes) and set(codes) <= wanted_codes,
-        ))
+        results.append(
+            Assertion(
+                name="machine_error_code",
+                phase=Phase.OBSERVE,
+                expected=f"machine_error_code {' or '.join(sorted(wanted_codes))}",
+                observed=f"codes: {_counts(dict(codes))}",
+                passed=bool(codes) and set(codes) <= wanted_codes,
+            )
+        )
     drafting = [s for s in samples if s.phase is not Phase.PREPARE]
     answered = sum(s.ok for s in drafting)
     availability = answered / len(drafting) if drafting else 0.0
     failures = Counter((s.error or f"HTTP {s.http_status}")[:80] for s in drafting if not s.ok)
-    results.append(Assertion(
-        name="draft_availability", phase=Phase.OBSERVE,
-        expected=f"≥ {expect.min_availability:.0%} of Drafts answered (200, non-empty)",
-        observed=f"{answered}/{len(drafting)} answered" + (f"; failures: {_counts(dict(failures))}" if failures else ""),
-        passed=bool(drafting) and availability >= expect.min_availability,
-    ))
+    results.append(
+        Assertion(
+            name="draft_availability",
+            phase=Phase.OBSERVE,
+            expected=f"≥ {expect.min_availability:.0%} of Drafts answered (200, non-empty)",
+            observed=f"{answered}/{len(drafting)} answered"
+            + (f"; failures: {_counts(dict(failures))}" if failures else ""),
+            passed=bool(drafting) and availability >= expect.min_availability,
+        )
+    )
     worst = max((s.latency_ms for s in drafting), default=0.0)
-    results.append(Assertion(
-        name="draft_latency", phase=Phase.OBSERVE, expected=f"every Draft ≤ {bound_ms:.0f} ms",
-        observed=f"max {worst:.0f} ms", passed=worst <= bound_ms,
-    ))
+    results.append(
+        Assertion(
+            name="draft_latency",
+            phase=Phase.OBSERVE,
+            expected=f"every Draft ≤ {bound_ms:.0f} ms",
+            observed=f"max {worst:.0f} ms",
+            passed=worst <= bound_ms,
+        )
+    )
     return results
 
 
 def restore_assertion(ttr: TimeToRestore) -> Assertion:
     """The restore reached its first enriched Draft within budget."""
-    observed = f"{ttr.total_s:.3f} s" if ttr.total_s is not None else "no enriched Draft before the deadline"
+    observed = (
+        f"{ttr.total_s:.3f} s"
+        if ttr.total_s is not None
+        else "no enriched Draft before the deadline"
+    )
     reached = [m.name.value for m in ttr.milestones if m.at_s is not None]
     if ttr.total_s is None:
         observed += f" (milestones reached: {', '.join(reached) or 'none'})"
     return Assertion(
-        name="time_to_restore", phase=Phase.RECOVER, expected=f"first enriched Draft ≤ {ttr.budget_s:g} s after {ttr.kind}",
-        observed=observed, passed=ttr.within_budget,
+        name="time_to_restore",
+        phase=Phase.RECOVER,
+        expected=f"first enriched Draft ≤ {ttr.budget_s:g} s after {ttr.kind}",
+        observed=observed,
+        passed=ttr.within_budget,
     )
 
 
-def steady_assertion(phase: Phase, samples: Sequence[Sample], needed: int, reached: bool) -> Assertion:
+def steady_assertion(
+    phase: Phase, samples: Sequence[Sample], needed: int, reached: bool
+) -> Assertion:
     """Steady state (before or after the fault): `needed` enriched Drafts in a row."""
     in_phase = [s for s in samples if s.phase is phase]
-    reasons = Counter(f"{s.fallback_reason}" + (f" [{s.machine_error_code}]" if s.machine_error_code else "") for s in in_phase if not s.applied)
+    reasons = Counter(
+        f"{s.fallback_reason}" + (f" [{s.machine_error_code}]" if s.machine_error_code else "")
+        for s in in_phase
+        if not s.applied
+    )
     observed = f"{sum(s.applied for s in in_phase)}/{len(in_phase)} enriched"
     if reasons:
         observed += f"; fallbacks: {_counts(dict(reasons))}"
     return Assertion(
-        name=f"{phase.value}_enriched", phase=phase, expected=f"{needed} enriched Drafts in a row",
-        observed=observed, passed=reached,
+        name=f"{phase.value}_enriched",
+        phase=phase,
+        expected=f"{needed} enriched Drafts in a row",
+        observed=observed,
+        passed=reached,
     )

@@ -35,7 +35,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        text = f"{self.path}: {self.field}: {self.message}" if self.field else f"{self.path}: {self.message}"
+        text = (
+            f"{self.path}: {self.field}: {self.message}"
+            if self.field
+            else f"{self.path}: {self.message}"
+        )
         return " ".join(text.split("\n")) if text.isprintable() else _printable(text)
 
 
@@ -74,7 +78,12 @@ def _describe(error: Any) -> tuple[str, str]:
     """Turn one pydantic error into (field, message) in the project's wording."""
     loc = [p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper())]
     # Drop the discriminator tag pydantic inserts after `fault` (e.g. fault.latency.latency_ms).
-    if len(loc) >= 2 and loc[0] == "fault" and isinstance(loc[1], str) and error["type"] != "union_tag_invalid":
+    if (
+        len(loc) >= 2
+        and loc[0] == "fault"
+        and isinstance(loc[1], str)
+        and error["type"] != "union_tag_invalid"
+    ):
         loc = [loc[0], *loc[2:]]
     field = _field_path(loc)
     kind = error["type"]
@@ -121,7 +130,9 @@ def parse_drill_text(text: str, path: str) -> Drill:
     """Parse one drill document; raise DrillFilesInvalid with every problem found."""
     try:
         if _count_aliases(text) > MAX_ALIASES:
-            raise DrillFilesInvalid([Problem(path, "", f"more than {MAX_ALIASES} YAML aliases; drill files need none")])
+            raise DrillFilesInvalid(
+                [Problem(path, "", f"more than {MAX_ALIASES} YAML aliases; drill files need none")]
+            )
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -136,7 +147,15 @@ def parse_drill_text(text: str, path: str) -> Drill:
         raise DrillFilesInvalid([Problem(path, "", "YAML nesting too deep")]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise DrillFilesInvalid([Problem(path, "", f"a drill file holds one mapping (name, fault, ...); this one is {kind}")])
+        raise DrillFilesInvalid(
+            [
+                Problem(
+                    path,
+                    "",
+                    f"a drill file holds one mapping (name, fault, ...); this one is {kind}",
+                )
+            ]
+        )
     try:
         return Drill.model_validate(data)
     except ValidationError as exc:
@@ -152,18 +171,34 @@ def load_drill_file(path: Path) -> LoadedDrill:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise DrillFilesInvalid([Problem(shown, "", f"file is {size} bytes; drill files are at most {MAX_FILE_BYTES}")])
+            raise DrillFilesInvalid(
+                [
+                    Problem(
+                        shown, "", f"file is {size} bytes; drill files are at most {MAX_FILE_BYTES}"
+                    )
+                ]
+            )
         raw = path.read_bytes()
     except DrillFilesInvalid:
         raise
     except IsADirectoryError:
-        raise DrillFilesInvalid([Problem(shown, "", "is a directory; name drill files or a folder of them")]) from None
+        raise DrillFilesInvalid(
+            [Problem(shown, "", "is a directory; name drill files or a folder of them")]
+        ) from None
     except OSError as exc:
-        raise DrillFilesInvalid([Problem(shown, "", f"cannot read: {exc.strerror or exc}; check the path and permissions")]) from None
+        raise DrillFilesInvalid(
+            [
+                Problem(
+                    shown, "", f"cannot read: {exc.strerror or exc}; check the path and permissions"
+                )
+            ]
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DrillFilesInvalid([Problem(shown, "", f"not UTF-8 text (byte {exc.start})")]) from None
+        raise DrillFilesInvalid(
+            [Problem(shown, "", f"not UTF-8 text (byte {exc.start})")]
+        ) from None
     return LoadedDrill(parse_drill_text(text, shown), path)
 
 
@@ -171,7 +206,9 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in DRILL_SUFFIXES and p.is_file()))
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in DRILL_SUFFIXES and p.is_file())
+            )
         else:
             files.append(path)
     return files
@@ -194,16 +231,26 @@ def load_drills(paths: Sequence[Path]) -> list[LoadedDrill]:
     for item in loaded:
         first = seen.setdefault(item.drill.name, item.path)
         if first != item.path:
-            problems.append(Problem(str(item.path), "name", f"drill name {item.drill.name!r} is also used by {first}"))
+            problems.append(
+                Problem(
+                    str(item.path),
+                    "name",
+                    f"drill name {item.drill.name!r} is also used by {first}",
+                )
+            )
     if problems:
         raise DrillFilesInvalid(problems)
     return loaded
 
 
-def select_drills(catalog: Sequence[LoadedDrill], names: Sequence[str], suite: str | None) -> list[LoadedDrill]:
+def select_drills(
+    catalog: Sequence[LoadedDrill], names: Sequence[str], suite: str | None
+) -> list[LoadedDrill]:
     """Pick drills by name (in the order given) or by suite; unknown names are bad input."""
     if suite is not None and suite not in KNOWN_SUITES:
-        raise DefinitionError(f"--suite: unknown suite {suite!r}; use one of {', '.join(KNOWN_SUITES)}")
+        raise DefinitionError(
+            f"--suite: unknown suite {suite!r}; use one of {', '.join(KNOWN_SUITES)}"
+        )
     by_name = {d.drill.name: d for d in catalog}
     chosen: list[LoadedDrill] = []
     for name in names:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from typing import cast
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.backends.base import AskBody, EnrichmentMode
 from runner.contract import RELEASES
 from runner.drill_run import DrillSettings
 from runner.engine import Releases, RunPlan, candidate_for
 from runner.errors import DefinitionError
-from runner.loader import default_drills_dir, load_drills, select_drills
 from runner.ledger import PinRow
-from runner.pins import BASELINE_TAG, Pin, check_manifest_matches, default_manifest_path, default_pin_path, load_pin
+from runner.loader import default_drills_dir, load_drills, select_drills
+from runner.pins import (
+    BASELINE_TAG,
+    Pin,
+    check_manifest_matches,
+    default_manifest_path,
+    default_pin_path,
+    load_pin,
+)
 
 MANIFEST_BESIDE_PIN = "memorykernel-producer-manifest.json"
 
@@ -45,8 +54,8 @@ def new_run_id() -> str:
 
 def manifest_for(pin: Pin) -> Path | None:
     """The producer manifest to check the pin's SHA-256 against: beside the pin file, else the embedded one."""
-    beside = Path(pin.source).parent / MANIFEST_BESIDE_PIN
-    if beside.is_file():
+    beside = pin.source.parent / MANIFEST_BESIDE_PIN if pin.source else None
+    if beside is not None and beside.is_file():
         return beside
     try:
         return default_manifest_path(pin.release_tag)
@@ -81,14 +90,17 @@ def pin_from_ledger(row: PinRow | None) -> Pin | None:
 def compatible_green(last_green: Pin | None, consumer_pin: Pin) -> Pin:
     """The rollback target: the last green pin when the consumer can talk to it, else the consumer's own pin."""
     if last_green is not None and (
-        last_green.expected_service_contract_version == consumer_pin.expected_service_contract_version
+        last_green.expected_service_contract_version
+        == consumer_pin.expected_service_contract_version
         and last_green.expected_api_contract_version == consumer_pin.expected_api_contract_version
     ):
         return last_green
     return consumer_pin
 
 
-def build_plan(request: RunRequest, run_id: str, last_green: Pin | None, backend_releases: set[str] | None) -> RunPlan:
+def build_plan(
+    request: RunRequest, run_id: str, last_green: Pin | None, backend_releases: set[str] | None
+) -> RunPlan:
     """Validate everything the run needs and fix its decisions."""
     catalog = load_drills([request.drills_dir or default_drills_dir()])
     suite = request.suite if (request.suite or request.drills) else "nightly"
@@ -113,10 +125,12 @@ def build_plan(request: RunRequest, run_id: str, last_green: Pin | None, backend
         suite=suite,
         out_dir=out_dir,
         drill_settings=DrillSettings(
-            rate_hz=request.rate_hz, consumer_timeout_ms=request.consumer_timeout_ms, load_workers=request.load_workers
+            rate_hz=request.rate_hz,
+            consumer_timeout_ms=request.consumer_timeout_ms,
+            load_workers=request.load_workers,
         ),
-        ask_body=request.ask_body,
-        enrichment=request.enrichment,
+        ask_body=cast(AskBody, request.ask_body),
+        enrichment=cast(EnrichmentMode, request.enrichment),
         fail_fast=request.fail_fast,
         settings={
             "rate_hz": f"{request.rate_hz:g}",

@@ -15,13 +15,21 @@ MARKS = {
     Verdict.SKIPPED: "SKIP",
     Verdict.INTERRUPTED: "INTR",
 }
-COLOURS = {Verdict.PASSED: "32", Verdict.FAILED: "31", Verdict.ERROR: "31", Verdict.SKIPPED: "33", Verdict.INTERRUPTED: "33"}
+COLOURS = {
+    Verdict.PASSED: "32",
+    Verdict.FAILED: "31",
+    Verdict.ERROR: "31",
+    Verdict.SKIPPED: "33",
+    Verdict.INTERRUPTED: "33",
+}
 
 
 class Progress:
     """Prints one line per drill (rewritten in place on a TTY as phases advance) and writes reports."""
 
-    def __init__(self, out_dir: Path, stream: TextIO | None = None, write_reports: bool = True) -> None:
+    def __init__(
+        self, out_dir: Path, stream: TextIO | None = None, write_reports: bool = True
+    ) -> None:
         self.out_dir = out_dir
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
@@ -58,7 +66,11 @@ class Progress:
             self.stream.flush()
 
     def drill_finished(self, result: DrillResult, record: RunRecord) -> None:
-        ttr = f" restore {result.time_to_restore_s:.2f}s" if result.time_to_restore_s is not None else ""
+        ttr = (
+            f" restore {result.time_to_restore_s:.2f}s"
+            if result.time_to_restore_s is not None
+            else ""
+        )
         reasons = ",".join(sorted(result.fallback_reasons)) or "-"
         line = f"{self._paint(MARKS[result.verdict], result.verdict)} {self._current} ({result.duration_s:.1f}s, fallback {reasons}{ttr})"
         if result.verdict is not Verdict.PASSED:

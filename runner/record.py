@@ -17,7 +17,9 @@ class Verdict(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     ERROR = "error"  # the environment, not the Draft flow, broke; the run exits 3
-    SKIPPED = "skipped"  # not run: --fail-fast after a failure, or the backend cannot inject this fault
+    SKIPPED = (
+        "skipped"  # not run: --fail-fast after a failure, or the backend cannot inject this fault
+    )
 
 
 class Phase(StrEnum):
@@ -58,7 +60,9 @@ class Sample(_Record):
     preflight_status: str | None
     latency_ms: float
     error: str | None = None
-    message: str | None = Field(default=None, description="the enrichment message when it fell back")
+    message: str | None = Field(
+        default=None, description="the enrichment message when it fell back"
+    )
 
 
 class PhaseSpan(_Record):
@@ -144,7 +148,9 @@ class DrillResult(_Record):
     consumer: dict[str, str]
     phases: list[PhaseSpan]
     probe: list[PhaseSummary]
-    fallback_reasons: dict[str, int] = Field(description="fallback reasons seen while the fault was on")
+    fallback_reasons: dict[str, int] = Field(
+        description="fallback reasons seen while the fault was on"
+    )
     latency_bound_ms: float
     assertions: list[Assertion]
     time_to_restore: TimeToRestore | None

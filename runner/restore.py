@@ -61,7 +61,9 @@ class MilestoneWatch:
     def _service_up(self) -> bool:
         parts = urlsplit(self.memorykernel_url)
         try:
-            with socket.create_connection((parts.hostname, parts.port or 80), timeout=CALL_TIMEOUT_S):
+            with socket.create_connection(
+                (parts.hostname, parts.port or 80), timeout=CALL_TIMEOUT_S
+            ):
                 return True
         except OSError:
             return False

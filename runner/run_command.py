@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tabulate import tabulate
-
-from collections.abc import Callable
 
 from runner.backends.base import Endpoints, Environment
 from runner.clock import SystemClock
@@ -16,8 +15,8 @@ from runner.contract import RELEASES
 from runner.engine import Engine, RunPlan
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
-from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.plan import RunRequest, build_plan, new_run_id, pin_from_ledger
+from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
 from runner.signals import interrupts_raise
@@ -33,7 +32,9 @@ def state_dir(reports_root: Path) -> Path:
     return reports_root / ".state"
 
 
-def make_environment(plan: RunPlan, reports_root: Path, toxiproxy_url: str | None, memorykernel_image: str | None) -> Environment:
+def make_environment(
+    plan: RunPlan, reports_root: Path, toxiproxy_url: str | None, memorykernel_image: str | None
+) -> Environment:
     """The backend the plan asks for."""
     if plan.backend == "compose":
         from runner.backends.compose import ComposeEnvironment
@@ -51,7 +52,15 @@ def print_plan(plan: RunPlan) -> None:
         f"{plan.consumer_pin.release_tag} ({plan.consumer_pin.expected_service_contract_version}), "
         f"baseline {plan.releases.baseline.release_tag}, candidate {plan.releases.candidate}, out {plan.out_dir}"
     )
-    rows = [(d.drill.name, describe_fault(d.drill.fault), f"{d.drill.window_s:g}s", d.drill.recover.kind) for d in plan.drills]
+    rows = [
+        (
+            d.drill.name,
+            describe_fault(d.drill.fault),
+            f"{d.drill.window_s:g}s",
+            d.drill.recover.kind,
+        )
+        for d in plan.drills
+    ]
     print(tabulate(rows, headers=["drill", "fault", "window", "recover"]))
 
 
@@ -63,15 +72,28 @@ def print_summary(record: RunRecord) -> None:
             d.verdict.value,
             ",".join(f"{k}×{v}" for k, v in sorted(d.fallback_reasons.items())) or "-",
             f"{d.time_to_restore_s:.3f}" if d.time_to_restore_s is not None else "-",
-            next((f"{p.latency.p95_ms:.0f}" for p in d.probe if p.phase.value == "observe" and p.latency), "-"),
+            next(
+                (
+                    f"{p.latency.p95_ms:.0f}"
+                    for p in d.probe
+                    if p.phase.value == "observe" and p.latency
+                ),
+                "-",
+            ),
         )
         for d in record.drills
     ]
-    print(tabulate(rows, headers=["drill", "verdict", "fallback reasons", "restore s", "p95 ms (fault)"]))
+    print(
+        tabulate(
+            rows, headers=["drill", "verdict", "fallback reasons", "restore s", "p95 ms (fault)"]
+        )
+    )
     print(f"{record.verdict.value}: {record.reason}")
 
 
-def probe_factory(probe_url: str | None, probe_command: str | None) -> Callable[[Endpoints, float], Probe]:
+def probe_factory(
+    probe_url: str | None, probe_command: str | None
+) -> Callable[[Endpoints, float], Probe]:
     """The Draft probe: the reference consumer's endpoint, your Draft URL, or your command."""
     if probe_command:
         return lambda _endpoints, timeout: CommandProbe(probe_command, timeout)
@@ -110,7 +132,10 @@ def execute(
 
             swept = sweep_run(request.backend, request.reports_root, stale)
             if swept:
-                print(f"took over the lock of killed run {stale}; swept: {', '.join(swept)}", file=sys.stderr)
+                print(
+                    f"took over the lock of killed run {stale}; swept: {', '.join(swept)}",
+                    file=sys.stderr,
+                )
         with Ledger(ledger_path) as ledger:
             ledger.ensure_seeded(plan.consumer_pin)
         env = make_environment(plan, request.reports_root, toxiproxy_url, memorykernel_image)
@@ -118,7 +143,12 @@ def execute(
         from runner.probes.seed import seed_policy
 
         engine = Engine(
-            plan, env, clock, progress, probe_factory=probe_factory(probe_url, probe_command), seed=seed_policy,
+            plan,
+            env,
+            clock,
+            progress,
+            probe_factory=probe_factory(probe_url, probe_command),
+            seed=seed_policy,
             watch_preflight=not (probe_url or probe_command),
         )
         try:

@@ -49,7 +49,9 @@ class DisabledFault(_Spec):
     """The consumer's feature flag is off (ASSISTSUPPORT_ENABLE_MEMORY_KERNEL)."""
 
     kind: Literal["disabled"]
-    value: str = Field(default="0", description="flag value to set; anything but 1/true/yes/on disables")
+    value: str = Field(
+        default="0", description="flag value to set; anything but 1/true/yes/on disables"
+    )
 
 
 class StopFault(_Spec):
@@ -198,10 +200,7 @@ Fault = Annotated[
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS = (
-    "disabled stop kill pause proxy_down network_cut latency hang bandwidth truncate responder "
-    "deploy_release consumer_pin schema future_schema_row flapping none"
-).split()
+FAULT_KINDS = ["disabled", "stop", "kill", "pause", "proxy_down", "network_cut", "latency", "hang", "bandwidth", "truncate", "responder", "deploy_release", "consumer_pin", "schema", "future_schema_row", "flapping", "none"]
 
 
 class DuringFault(StrEnum):
@@ -261,9 +260,7 @@ class Drill(_Spec):
     def _known_suites(self) -> Drill:
         unknown = sorted(set(self.suites) - set(KNOWN_SUITES))
         if unknown:
-            raise ValueError(
-                f"suites: unknown suite {unknown[0]!r}; use {', '.join(KNOWN_SUITES)}"
-            )
+            raise ValueError(f"suites: unknown suite {unknown[0]!r}; use {', '.join(KNOWN_SUITES)}")
         if len(set(self.suites)) != len(self.suites):
             raise ValueError("suites: a suite is listed twice")
         if self.fault.kind == "deploy_release" and self.recover.kind != "rollback":

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import httpx
 
-from runner.backends.base import ConsumerSettings, DatabaseState, Endpoints, Environment, ServiceStatus
+from runner.backends.base import (
+    ConsumerSettings,
+    DatabaseState,
+    Endpoints,
+    Environment,
+    ServiceStatus,
+)
 from runner.backends.processes import ManagedProcess, start_service, write_state
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
@@ -110,7 +116,11 @@ class LocalEnvironment(Environment):
         return self._scratch
 
     def _save_state(self) -> None:
-        extra = {"run_id": self._run_id, "proxy": self._proxy_name, "toxiproxy_url": self._toxiproxy.api_url if self._toxiproxy else ""}
+        extra = {
+            "run_id": self._run_id,
+            "proxy": self._proxy_name,
+            "toxiproxy_url": self._toxiproxy.api_url if self._toxiproxy else "",
+        }
         write_state(self.state_file, os.getpid(), list(self._processes.values()), extra)
 
     def _log(self, name: str) -> Path:
@@ -119,7 +129,9 @@ class LocalEnvironment(Environment):
     def _start_toxiproxy(self) -> None:
         if self._external_toxiproxy:
             self._toxiproxy = ToxiproxyControl(self._external_toxiproxy)
-            self._toxiproxy_kind = f"external {self._external_toxiproxy} ({self._toxiproxy.version()})"
+            self._toxiproxy_kind = (
+                f"external {self._external_toxiproxy} ({self._toxiproxy.version()})"
+            )
             return
         binary = find_toxiproxy_server()
         if binary:
@@ -129,7 +141,11 @@ class LocalEnvironment(Environment):
             self._toxiproxy = ToxiproxyControl(process.url)
             self._toxiproxy_kind = f"toxiproxy-server {self._toxiproxy.version()}"
         else:
-            process = start_service("toxiproxy", ["toxiproxy", "--host", LOOPBACK, "--port", "0"], self._log("toxiproxy"))
+            process = start_service(
+                "toxiproxy",
+                ["toxiproxy", "--host", LOOPBACK, "--port", "0"],
+                self._log("toxiproxy"),
+            )
             self._processes["toxiproxy"] = process
             self._toxiproxy = ToxiproxyControl(process.url)
             self._toxiproxy_kind = "embedded"
@@ -163,9 +179,20 @@ class LocalEnvironment(Environment):
         if current is not None:
             current.stop()
         port = self._mk_port or 0
-        args = ["memorykernel", "--release", release, "--host", LOOPBACK, "--port", str(port),
-                "--db", str(self._database_path(database))]
-        process = _start_retrying_port(lambda: start_service("memorykernel", args, self._log("memorykernel")))
+        args = [
+            "memorykernel",
+            "--release",
+            release,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--db",
+            str(self._database_path(database)),
+        ]
+        process = _start_retrying_port(
+            lambda: start_service("memorykernel", args, self._log("memorykernel"))
+        )
         self._processes["memorykernel"] = process
         self._mk_port = int(process.url.rsplit(":", 1)[1])
         self._release = release
@@ -209,7 +236,9 @@ class LocalEnvironment(Environment):
         if self._network_cut:
             return
         for stream in ("upstream", "downstream"):
-            self._network_cut.append(self._toxiproxy.add_toxic(self._proxy_name, "timeout", stream, {"timeout": 0}))
+            self._network_cut.append(
+                self._toxiproxy.add_toxic(self._proxy_name, "timeout", stream, {"timeout": 0})
+            )
 
     def reconnect_network(self) -> None:
         while self._network_cut:
@@ -222,11 +251,23 @@ class LocalEnvironment(Environment):
             "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": f"http://{self._proxy_listen}",
             **consumer.env,
         }
-        args = ["assistsupport", "--pin", str(consumer.pin.source), "--host", LOOPBACK,
-                "--port", str(self._consumer_port), "--ask-body", consumer.ask_body,
-                "--enrichment", consumer.enrichment]
+        args = [
+            "assistsupport",
+            "--pin",
+            str(consumer.pin.source),
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self._consumer_port),
+            "--ask-body",
+            consumer.ask_body,
+            "--enrichment",
+            consumer.enrichment,
+        ]
         process = _start_retrying_port(
-            lambda: _with_env(env, lambda: start_service("assistsupport", args, self._log("assistsupport")))
+            lambda: _with_env(
+                env, lambda: start_service("assistsupport", args, self._log("assistsupport"))
+            )
         )
         self._processes["assistsupport"] = process
         self._consumer_port = int(process.url.rsplit(":", 1)[1])
@@ -252,7 +293,9 @@ class LocalEnvironment(Environment):
         from runner.faults.responder import FaultResponder
 
         self.stop_responder()
-        responder = FaultResponder(f"http://{self.memorykernel_upstream()}", mode, host=LOOPBACK, port=0)
+        responder = FaultResponder(
+            f"http://{self.memorykernel_upstream()}", mode, host=LOOPBACK, port=0
+        )
         responder.start()
         self._responder = responder
         return f"{LOOPBACK}:{responder.port}"
@@ -299,7 +342,10 @@ def _start_real_toxiproxy(binary: str, port: int, log_path: Path) -> ManagedProc
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
             [binary, "-host", LOOPBACK, "-port", str(port)],
-            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log_file,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     url = f"http://{LOOPBACK}:{port}"
     deadline = time.monotonic() + 10.0
@@ -311,4 +357,6 @@ def _start_real_toxiproxy(binary: str, port: int, log_path: Path) -> ManagedProc
             break
         time.sleep(0.05)
     process.kill()
-    raise EnvironmentProblem(f"{binary} did not answer on {url}/version within 10 s (log: {log_path})")
+    raise EnvironmentProblem(
+        f"{binary} did not answer on {url}/version within 10 s (log: {log_path})"
+    )

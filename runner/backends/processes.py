@@ -71,9 +71,15 @@ class ManagedProcess:
             self.process.stdout.close()
 
 
-def start_service(name: str, args: list[str], log_path: Path, *, ready_timeout_s: float = 10.0) -> ManagedProcess:
+def start_service(
+    name: str, args: list[str], log_path: Path, *, ready_timeout_s: float = 10.0
+) -> ManagedProcess:
     """Start `python -m runner serve ...` (or any argv) and wait for its `listening on URL` line."""
-    argv = [sys.executable, "-m", "runner", "serve", *args] if args and not args[0].startswith("/") else args
+    argv = (
+        [sys.executable, "-m", "runner", "serve", *args]
+        if args and not args[0].startswith("/")
+        else args
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("ab")
     try:
@@ -92,7 +98,9 @@ def start_service(name: str, args: list[str], log_path: Path, *, ready_timeout_s
     return ManagedProcess(name, argv, process, url, log_path)
 
 
-def _read_ready_line(name: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> str:
+def _read_ready_line(
+    name: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float
+) -> str:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout_s
     buffer = b""
@@ -117,13 +125,17 @@ def _read_ready_line(name: str, process: subprocess.Popen[bytes], log_path: Path
     reason = _last_log_line(log_path) or "no output"
     if code == EXIT_BAD_INPUT:
         raise DefinitionError(f"{name}: {reason}")
-    how = f"exited with code {code}" if code is not None else f"was not ready after {timeout_s:.0f} s"
+    how = (
+        f"exited with code {code}" if code is not None else f"was not ready after {timeout_s:.0f} s"
+    )
     raise EnvironmentProblem(f"{name} {how}: {reason} (log: {log_path})")
 
 
 def _last_log_line(path: Path) -> str:
     with contextlib.suppress(OSError):
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [
+            line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()
+        ]
         if lines:
             return lines[-1].removeprefix("mkdrill: ")
     return ""
@@ -132,11 +144,16 @@ def _last_log_line(path: Path) -> str:
 # State files let `mkdrill env reset` (or the next run) sweep what a killed runner left behind.
 
 
-def write_state(path: Path, owner_pid: int, processes: list[ManagedProcess], extra: dict[str, str]) -> None:
+def write_state(
+    path: Path, owner_pid: int, processes: list[ManagedProcess], extra: dict[str, str]
+) -> None:
     """Atomically record the processes of one environment."""
     data = {
         "owner_pid": owner_pid,
-        "processes": [{"name": p.name, "pid": p.pid, "start_time": process_start_time(p.pid)} for p in processes],
+        "processes": [
+            {"name": p.name, "pid": p.pid, "start_time": process_start_time(p.pid)}
+            for p in processes
+        ],
         **extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,9 @@ def wait_memorykernel_health(ctx: FaultContext) -> None:
             return False
 
     if not wait_until(ctx.clock, healthy, timeout_s=HEALTH_DEADLINE_S, interval_s=0.02, what=url):
-        raise InjectionError(f"MemoryKernel at {url} did not answer within {HEALTH_DEADLINE_S:.0f} s after the deploy")
+        raise InjectionError(
+            f"MemoryKernel at {url} did not answer within {HEALTH_DEADLINE_S:.0f} s after the deploy"
+        )
 
 
 def inject(fault: Fault, ctx: FaultContext) -> Undo:
@@ -153,7 +155,9 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
             env.run_sql(
                 f"INSERT INTO schema_migrations(version, applied_at) VALUES({int(version)}, 'mkdrill-drill')"
             )
-            return once(lambda: env.run_sql(f"DELETE FROM schema_migrations WHERE version = {int(version)}"))
+            return once(
+                lambda: env.run_sql(f"DELETE FROM schema_migrations WHERE version = {int(version)}")
+            )
         case FlappingFault(down_s=down_s, up_s=up_s):
             return once(_start_flapping(ctx, release, down_s, up_s))
         case NoFault():

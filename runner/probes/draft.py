@@ -44,22 +44,32 @@ def outcome_from_response(status: int, body: bytes, latency_ms: float) -> DraftO
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        return DraftOutcome(status, False, False, None, None, None, latency_ms, "answer is not a JSON object")
+        return DraftOutcome(
+            status, False, False, None, None, None, latency_ms, "answer is not a JSON object"
+        )
     draft = data.get("draft")
-    enrichment = data.get("enrichment") if isinstance(data.get("enrichment"), dict) else {}
-    preflight = enrichment.get("preflight") if isinstance(enrichment.get("preflight"), dict) else {}
+    enrichment: dict[str, Any] = _object(data.get("enrichment"))
+    preflight: dict[str, Any] = _object(enrichment.get("preflight"))
     ok = status == 200 and isinstance(draft, str) and bool(draft.strip())
     return DraftOutcome(
         http_status=status,
         ok=ok,
         applied=enrichment.get("applied") is True,
-        fallback_reason=_str_or_none(enrichment.get("fallback_reason") or data.get("fallback_reason")),
+        fallback_reason=_str_or_none(
+            enrichment.get("fallback_reason") or data.get("fallback_reason")
+        ),
         machine_error_code=_str_or_none(enrichment.get("machine_error_code")),
         preflight_status=_str_or_none(preflight.get("status")),
         latency_ms=latency_ms,
         error=None if ok else f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
-        message=None if enrichment.get("applied") is True else _str_or_none(enrichment.get("message")),
+        message=None
+        if enrichment.get("applied") is True
+        else _str_or_none(enrichment.get("message")),
     )
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str_or_none(value: object) -> str | None:
@@ -86,7 +96,9 @@ class HttpDraftProbe:
             body = response.content
         except httpx.HTTPError as exc:
             latency = (time.perf_counter() - started) * 1000
-            return DraftOutcome(None, False, False, None, None, None, latency, f"{type(exc).__name__}: {exc}")
+            return DraftOutcome(
+                None, False, False, None, None, None, latency, f"{type(exc).__name__}: {exc}"
+            )
         latency = (time.perf_counter() - started) * 1000
         return outcome_from_response(response.status_code, body, latency)
 
@@ -112,7 +124,9 @@ class CommandProbe:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             latency = (time.perf_counter() - started) * 1000
-            return DraftOutcome(None, False, False, None, None, None, latency, f"{type(exc).__name__}: {exc}")
+            return DraftOutcome(
+                None, False, False, None, None, None, latency, f"{type(exc).__name__}: {exc}"
+            )
         latency = (time.perf_counter() - started) * 1000
         return outcome_from_response(200 if done.returncode == 0 else 500, done.stdout, latency)
 

@@ -43,6 +43,8 @@ class Sampler:
         self.phase = Phase.PREPARE
         self._new_sample = threading.Condition(self._lock)
         self._paused = threading.Event()
+        self._load_stop: threading.Event | None = None
+        self._load_threads: list[threading.Thread] = []
 
     def start(self) -> None:
         """Begin sampling on a background thread."""
@@ -88,9 +90,11 @@ class Sampler:
 
     def start_load(self, workers: int) -> None:
         """Add `workers` closed-loop Drafters (each drafts again as soon as it is answered) until stop_load."""
-        self._load_stop = threading.Event()
+        stop = self._load_stop = threading.Event()
         self._load_threads = [
-            threading.Thread(target=self._load_loop, args=(self._load_stop,), name=f"draft-load-{i}", daemon=True)
+            threading.Thread(
+                target=self._load_loop, args=(stop,), name=f"draft-load-{i}", daemon=True
+            )
             for i in range(workers)
         ]
         for thread in self._load_threads:
@@ -106,13 +110,12 @@ class Sampler:
 
     def stop_load(self, timeout_s: float = 10.0) -> None:
         """Stop the load workers and wait for their last Drafts."""
-        stop = getattr(self, "_load_stop", None)
+        stop, self._load_stop = self._load_stop, None
         if stop is None:
             return
         stop.set()
         for thread in self._load_threads:
             thread.join(timeout=timeout_s)
-        self._load_stop = None
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -160,8 +163,16 @@ class Sampler:
             now = self._clock.now()
             for started, phase in self._pending.values():
                 latency = (now - started) * 1000
-                unanswered = DraftOutcome(None, False, False, None, None, None, latency,
-                                          f"no answer after {latency / 1000:.1f} s (still waiting when the probe stopped)")
+                unanswered = DraftOutcome(
+                    None,
+                    False,
+                    False,
+                    None,
+                    None,
+                    None,
+                    latency,
+                    f"no answer after {latency / 1000:.1f} s (still waiting when the probe stopped)",
+                )
                 self._samples.append(TimedSample(started, phase, unanswered))
             self._pending.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -44,57 +44,183 @@ CASES: list[tuple[str, str, str]] = [
     ("unsafe-python-tag", "!!python/object/apply:os.system ['true']\n", "no tags"),
     ("unsafe-python-name", "name: !!python/name:os.system\n", "no tags"),
     ("unknown-tag", "name: !custom x\n", "no tags"),
-    ("alias-bomb", "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-     "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-     "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n", "YAML aliases"),
-    ("unknown-fault-kind", variant("{kind: stop}", "{kind: meteor}"), "fault.kind: unknown fault kind 'meteor'"),
-    ("missing-fault-kind", variant("{kind: stop}", "{latency_ms: 5}"), "fault.kind: required field is missing"),
+    (
+        "alias-bomb",
+        "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n",
+        "YAML aliases",
+    ),
+    (
+        "unknown-fault-kind",
+        variant("{kind: stop}", "{kind: meteor}"),
+        "fault.kind: unknown fault kind 'meteor'",
+    ),
+    (
+        "missing-fault-kind",
+        variant("{kind: stop}", "{latency_ms: 5}"),
+        "fault.kind: required field is missing",
+    ),
     ("missing-name", VALID.replace("name: sample\n", ""), "name: required field is missing"),
-    ("missing-description", VALID.replace("description: a valid drill\n", ""), "description: required field is missing"),
-    ("missing-suites", VALID.replace("suites: [nightly]\n", ""), "suites: required field is missing"),
-    ("missing-fault", VALID.replace("fault: {kind: stop}\n", ""), "fault: required field is missing"),
-    ("missing-expect", VALID.split("expect:")[0] + "recover: {kind: remove_fault}\n", "expect: required field is missing"),
+    (
+        "missing-description",
+        VALID.replace("description: a valid drill\n", ""),
+        "description: required field is missing",
+    ),
+    (
+        "missing-suites",
+        VALID.replace("suites: [nightly]\n", ""),
+        "suites: required field is missing",
+    ),
+    (
+        "missing-fault",
+        VALID.replace("fault: {kind: stop}\n", ""),
+        "fault: required field is missing",
+    ),
+    (
+        "missing-expect",
+        VALID.split("expect:")[0] + "recover: {kind: remove_fault}\n",
+        "expect: required field is missing",
+    ),
     ("extra-top-field", VALID + "colour: red\n", "colour: unknown field"),
-    ("extra-fault-field", variant("{kind: stop}", "{kind: stop, force: true}"), "fault.force: unknown field"),
-    ("extra-expect-field", variant("  during: fallback\n", "  during: fallback\n  sometimes: yes\n"), "expect.sometimes: unknown field"),
-    ("negative-window", variant("window_s: 2", "window_s: -5"), "window_s: must be greater than 0 (got -5)"),
+    (
+        "extra-fault-field",
+        variant("{kind: stop}", "{kind: stop, force: true}"),
+        "fault.force: unknown field",
+    ),
+    (
+        "extra-expect-field",
+        variant("  during: fallback\n", "  during: fallback\n  sometimes: yes\n"),
+        "expect.sometimes: unknown field",
+    ),
+    (
+        "negative-window",
+        variant("window_s: 2", "window_s: -5"),
+        "window_s: must be greater than 0 (got -5)",
+    ),
     ("zero-window", variant("window_s: 2", "window_s: 0"), "window_s: must be greater than 0"),
-    ("absurd-window", variant("window_s: 2", "window_s: 86400"), "window_s: must be less than or equal to 600"),
+    (
+        "absurd-window",
+        variant("window_s: 2", "window_s: 86400"),
+        "window_s: must be less than or equal to 600",
+    ),
     ("window-not-number", variant("window_s: 2", "window_s: soon"), "window_s: "),
     ("window-list", variant("window_s: 2", "window_s: [2]"), "window_s: "),
-    ("negative-budget", variant("budget_s: 5", "budget_s: -1"), "recover.budget_s: must be greater than 0"),
-    ("absurd-budget", variant("budget_s: 5", "budget_s: 99999"), "recover.budget_s: must be less than or equal to 900"),
-    ("negative-latency", variant("{kind: stop}", "{kind: latency, latency_ms: -5}"), "fault.latency_ms: must be greater than 0 (got -5)"),
-    ("absurd-latency", variant("{kind: stop}", "{kind: latency, latency_ms: 99999999}"), "fault.latency_ms: must be less than or equal to"),
-    ("latency-string", variant("{kind: stop}", "{kind: latency, latency_ms: slow}"), "fault.latency_ms: "),
-    ("negative-jitter", variant("{kind: stop}", "{kind: latency, latency_ms: 5, jitter_ms: -1}"), "fault.jitter_ms: must be greater than or equal to 0"),
-    ("bad-stream", variant("{kind: stop}", "{kind: latency, latency_ms: 5, stream: sideways}"), "fault.stream: "),
-    ("zero-bandwidth", variant("{kind: stop}", "{kind: bandwidth, rate_kb_s: 0}"), "fault.rate_kb_s: must be greater than 0"),
-    ("negative-truncate", variant("{kind: stop}", "{kind: truncate, bytes: -1}"), "fault.bytes: must be greater than or equal to 0"),
-    ("bad-responder-mode", variant("{kind: stop}", "{kind: responder, mode: explode}"), "fault.mode: does not match"),
-    ("bad-release-ref", variant("{kind: stop}", "{kind: deploy_release, release: latest}"), "fault.release: does not match"),
-    ("deploy-without-rollback", variant("{kind: stop}", "{kind: deploy_release}"), "recover.kind: a deploy_release drill recovers by 'rollback'"),
-    ("bad-schema-state", variant("{kind: stop}", "{kind: schema, database: melted}"), "fault.database: "),
-    ("negative-flap", variant("{kind: stop}", "{kind: flapping, down_s: -1}"), "fault.down_s: must be greater than 0"),
+    (
+        "negative-budget",
+        variant("budget_s: 5", "budget_s: -1"),
+        "recover.budget_s: must be greater than 0",
+    ),
+    (
+        "absurd-budget",
+        variant("budget_s: 5", "budget_s: 99999"),
+        "recover.budget_s: must be less than or equal to 900",
+    ),
+    (
+        "negative-latency",
+        variant("{kind: stop}", "{kind: latency, latency_ms: -5}"),
+        "fault.latency_ms: must be greater than 0 (got -5)",
+    ),
+    (
+        "absurd-latency",
+        variant("{kind: stop}", "{kind: latency, latency_ms: 99999999}"),
+        "fault.latency_ms: must be less than or equal to",
+    ),
+    (
+        "latency-string",
+        variant("{kind: stop}", "{kind: latency, latency_ms: slow}"),
+        "fault.latency_ms: ",
+    ),
+    (
+        "negative-jitter",
+        variant("{kind: stop}", "{kind: latency, latency_ms: 5, jitter_ms: -1}"),
+        "fault.jitter_ms: must be greater than or equal to 0",
+    ),
+    (
+        "bad-stream",
+        variant("{kind: stop}", "{kind: latency, latency_ms: 5, stream: sideways}"),
+        "fault.stream: ",
+    ),
+    (
+        "zero-bandwidth",
+        variant("{kind: stop}", "{kind: bandwidth, rate_kb_s: 0}"),
+        "fault.rate_kb_s: must be greater than 0",
+    ),
+    (
+        "negative-truncate",
+        variant("{kind: stop}", "{kind: truncate, bytes: -1}"),
+        "fault.bytes: must be greater than or equal to 0",
+    ),
+    (
+        "bad-responder-mode",
+        variant("{kind: stop}", "{kind: responder, mode: explode}"),
+        "fault.mode: does not match",
+    ),
+    (
+        "bad-release-ref",
+        variant("{kind: stop}", "{kind: deploy_release, release: latest}"),
+        "fault.release: does not match",
+    ),
+    (
+        "deploy-without-rollback",
+        variant("{kind: stop}", "{kind: deploy_release}"),
+        "recover.kind: a deploy_release drill recovers by 'rollback'",
+    ),
+    (
+        "bad-schema-state",
+        variant("{kind: stop}", "{kind: schema, database: melted}"),
+        "fault.database: ",
+    ),
+    (
+        "negative-flap",
+        variant("{kind: stop}", "{kind: flapping, down_s: -1}"),
+        "fault.down_s: must be greater than 0",
+    ),
     ("unknown-suite", variant("[nightly]", "[weekly]"), "suites: unknown suite 'weekly'"),
     ("empty-suites", variant("[nightly]", "[]"), "suites: "),
-    ("duplicate-suite", variant("[nightly]", "[nightly, nightly]"), "suites: a suite is listed twice"),
+    (
+        "duplicate-suite",
+        variant("[nightly]", "[nightly, nightly]"),
+        "suites: a suite is listed twice",
+    ),
     ("bad-name", variant("name: sample", "name: Bad Name!"), "name: does not match"),
     ("name-number", variant("name: sample", "name: 42"), "name: "),
     ("unknown-reason", variant("[offline]", "[offlne]"), "expect.fallback_reasons[0]: "),
-    ("fallback-without-reasons", variant("  fallback_reasons: [offline]\n", ""), "expect.fallback_reasons: list at least one reason"),
-    ("enriched-with-reasons", variant("during: fallback", "during: enriched"), "expect.fallback_reasons: must be empty"),
+    (
+        "fallback-without-reasons",
+        variant("  fallback_reasons: [offline]\n", ""),
+        "expect.fallback_reasons: list at least one reason",
+    ),
+    (
+        "enriched-with-reasons",
+        variant("during: fallback", "during: enriched"),
+        "expect.fallback_reasons: must be empty",
+    ),
     ("bad-during", variant("during: fallback", "during: maybe"), "expect.during: "),
-    ("availability-above-one", variant("  during: fallback\n", "  during: fallback\n  min_availability: 1.5\n"), "expect.min_availability: must be less than or equal to 1"),
-    ("negative-bound", variant("  during: fallback\n", "  during: fallback\n  latency_bound_ms: -3\n"), "expect.latency_bound_ms"),
+    (
+        "availability-above-one",
+        variant("  during: fallback\n", "  during: fallback\n  min_availability: 1.5\n"),
+        "expect.min_availability: must be less than or equal to 1",
+    ),
+    (
+        "negative-bound",
+        variant("  during: fallback\n", "  during: fallback\n  latency_bound_ms: -3\n"),
+        "expect.latency_bound_ms",
+    ),
     ("bad-recover-kind", variant("kind: remove_fault", "kind: pray"), "recover.kind: "),
     ("bad-ask-body", VALID + "consumer: {ask_body: sometimes}\n", "consumer.ask_body: "),
-    ("zero-consumer-timeout", VALID + "consumer: {timeout_ms: 0}\n", "consumer.timeout_ms: must be greater than or equal to 1"),
+    (
+        "zero-consumer-timeout",
+        VALID + "consumer: {timeout_ms: 0}\n",
+        "consumer.timeout_ms: must be greater than or equal to 1",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_each_bad_drill_gets_a_one_line_error_naming_file_and_field(text: str, fragment: str) -> None:
+def test_each_bad_drill_gets_a_one_line_error_naming_file_and_field(
+    text: str, fragment: str
+) -> None:
     with pytest.raises(DrillFilesInvalid) as caught:
         parse_drill_text(text, "drills/bad.yaml")
     lines = str(caught.value).splitlines()
@@ -127,6 +253,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path.write_text(VALID)
     path.chmod(0)
     if os.geteuid() == 0:  # root reads any mode: make the read fail as it does for other users
+
         def denied(self: Path) -> bytes:
             raise PermissionError(13, "Permission denied", str(self))
 
@@ -138,7 +265,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_directory_named_like_a_drill(tmp_path: Path) -> None:
     path = tmp_path / "dir.yaml"
     path.mkdir()
-    with pytest.raises(DrillFilesInvalid, match="no drill files|is a directory"):
+    with pytest.raises(DrillFilesInvalid, match=r"no drill files|is a directory"):
         load_drills([path])
 
 
@@ -162,7 +289,9 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_duplicate_drill_names_across_files(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(VALID)
     (tmp_path / "b.yaml").write_text(VALID)
-    with pytest.raises(DrillFilesInvalid, match=r"b.yaml: name: drill name 'sample' is also used by .*a.yaml"):
+    with pytest.raises(
+        DrillFilesInvalid, match=r"b.yaml: name: drill name 'sample' is also used by .*a.yaml"
+    ):
         load_drills([tmp_path])
 
 
@@ -177,13 +306,22 @@ def test_loader_never_raises_anything_but_a_definition_error(text: str) -> None:
 
 yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["name", "description", "suites", "fault", "expect", "recover", "window_s", "x"]), yaml_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["name", "description", "suites", "fault", "expect", "recover", "window_s", "x"]
+        ),
+        yaml_values,
+    )
+)
 def test_loader_on_structured_garbage(data: dict[str, object]) -> None:
     import yaml
 

@@ -14,11 +14,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def mkdrill(*args: str, cwd: Path, timeout: float = 240, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def mkdrill(
+    *args: str, cwd: Path, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real `mkdrill` console entry in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "runner", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -10,7 +10,9 @@ from tests.engine.conftest import REPO, mkdrill, read_report
 
 def test_rollback_drill_passes_and_times_the_restore_with_milestones(workdir: Path) -> None:
     out = workdir / "reports" / "run1"
-    done = mkdrill("run", "version-mismatch-deploy", "offline-stopped", "--out", str(out), cwd=workdir)
+    done = mkdrill(
+        "run", "version-mismatch-deploy", "offline-stopped", "--out", str(out), cwd=workdir
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = read_report(out)
     assert report["verdict"] == "passed"
@@ -22,7 +24,13 @@ def test_rollback_drill_passes_and_times_the_restore_with_milestones(workdir: Pa
     assert ttr["kind"] == "rollback" and ttr["target_release"] == "v0.3.2"
     assert 0 < rollback["time_to_restore_s"] <= ttr["budget_s"]
     names = [m["name"] for m in ttr["milestones"]]
-    assert names == ["service_up", "health_versions", "schema_ready", "preflight_ready", "first_enriched_draft"]
+    assert names == [
+        "service_up",
+        "health_versions",
+        "schema_ready",
+        "preflight_ready",
+        "first_enriched_draft",
+    ]
     times = [m["at_s"] for m in ttr["milestones"]]
     assert all(t is not None for t in times) and times == sorted(times)
     assert by_name["offline-stopped"]["fallback_reasons"].keys() == {"offline"}
@@ -45,7 +53,9 @@ def test_contract_drill_is_red_and_says_why(workdir: Path) -> None:
     assert drill["name"] == "contract-shipped-ask-body"
     assert drill["verdict"] == "failed"
     assert drill["consumer"]["ask_body"] == "shipped"
-    assert drill["fallback_reasons"] == {"validation-error": drill["fallback_reasons"]["validation-error"]}
+    assert drill["fallback_reasons"] == {
+        "validation-error": drill["fallback_reasons"]["validation-error"]
+    }
     steady = [s for s in drill["samples"] if s["phase"] == "steady"]
     assert steady and all(s["machine_error_code"] == "invalid_json" for s in steady)
     assert "missing field `as_of`" in drill["reason"]
@@ -54,7 +64,16 @@ def test_contract_drill_is_red_and_says_why(workdir: Path) -> None:
 
 def test_blocking_enrichment_turns_drills_red(workdir: Path) -> None:
     out = workdir / "reports" / "blocking"
-    done = mkdrill("run", "offline-stopped", "hang", "--consumer-enrichment", "blocking", "--out", str(out), cwd=workdir)
+    done = mkdrill(
+        "run",
+        "offline-stopped",
+        "hang",
+        "--consumer-enrichment",
+        "blocking",
+        "--out",
+        str(out),
+        cwd=workdir,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     report = read_report(out)
     assert [d["verdict"] for d in report["drills"]] == ["failed", "failed"]
@@ -91,7 +110,9 @@ def test_pin_whose_manifest_hash_does_not_match(workdir: Path) -> None:
     pin = workdir / "memorykernel-integration-pin.json"
     pin.write_bytes((REPO / "tests/fixtures/assistsupport-pins/v0.3.2.json").read_bytes())
     manifest = workdir / "memorykernel-producer-manifest.json"
-    manifest.write_bytes((REPO / "tests/fixtures/producer-manifests/v0.3.2.json").read_bytes() + b" ")
+    manifest.write_bytes(
+        (REPO / "tests/fixtures/producer-manifests/v0.3.2.json").read_bytes() + b" "
+    )
     done = mkdrill("run", "disabled", "--pin", str(pin), cwd=workdir)
     assert done.returncode == 2
     assert "memorykernel-producer-manifest.json" in done.stderr and "sha256" in done.stderr
@@ -109,7 +130,9 @@ def test_unknown_drill_and_suite_are_bad_input(workdir: Path) -> None:
 def test_user_pin_for_the_candidate_release_runs_against_v040(workdir: Path) -> None:
     out = workdir / "reports" / "v3"
     pin = REPO / "tests/fixtures/assistsupport-pins/v0.4.0.json"
-    done = mkdrill("run", "version-mismatch-deploy", "--pin", str(pin), "--out", str(out), cwd=workdir)
+    done = mkdrill(
+        "run", "version-mismatch-deploy", "--pin", str(pin), "--out", str(out), cwd=workdir
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = read_report(out)
     assert report["pin"]["release_tag"] == "v0.4.0"

@@ -17,7 +17,29 @@ from runner.backends.processes import pid_alive
 
 # Seconds after start: environment start-up, then steady/inject/observe/recover/verify of two drills
 # (offline-stopped ≈ 3 s, version-mismatch-deploy ≈ 3.5 s).
-KILL_POINTS_S = [0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.2, 4.6, 5.0, 5.4, 5.8, 6.3, 6.8, 7.4]
+KILL_POINTS_S = [
+    0.3,
+    0.6,
+    0.9,
+    1.2,
+    1.5,
+    1.8,
+    2.1,
+    2.4,
+    2.7,
+    3.0,
+    3.3,
+    3.6,
+    3.9,
+    4.2,
+    4.6,
+    5.0,
+    5.4,
+    5.8,
+    6.3,
+    6.8,
+    7.4,
+]
 
 
 def recorded_pids(reports: Path) -> set[int]:
@@ -32,7 +54,13 @@ def recorded_pids(reports: Path) -> set[int]:
 
 
 def mkdrill(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
@@ -42,9 +70,19 @@ def test_killed_at_every_phase_then_reset_leaves_nothing(tmp_path: Path) -> None
     assert len(KILL_POINTS_S) >= 20
     for index, delay in enumerate(KILL_POINTS_S):
         run = subprocess.Popen(
-            [sys.executable, "-m", "runner", "run", "offline-stopped", "version-mismatch-deploy",
-             "--out", str(reports / f"killed-{index}")],
-            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "run",
+                "offline-stopped",
+                "version-mismatch-deploy",
+                "--out",
+                str(reports / f"killed-{index}"),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:

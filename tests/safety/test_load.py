@@ -12,7 +12,9 @@ from tests.engine.conftest import mkdrill, read_report
 @pytest.mark.slow
 def test_fifty_concurrent_drafts_during_every_nightly_fault(tmp_path: Path) -> None:
     out = tmp_path / "reports" / "load"
-    done = mkdrill("run", "--suite", "nightly", "--load", "50", "--out", str(out), cwd=tmp_path, timeout=900)
+    done = mkdrill(
+        "run", "--suite", "nightly", "--load", "50", "--out", str(out), cwd=tmp_path, timeout=900
+    )
     assert done.returncode in (0, 1), done.stderr
     report = read_report(out)
     assert len(report["drills"]) >= 20

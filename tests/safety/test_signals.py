@@ -20,7 +20,10 @@ DEADLINE_S = 60.0
 def start_run(cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "runner", "run", *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -44,7 +47,7 @@ def test_signal_mid_drill_cleans_up_and_reports_interrupted(tmp_path: Path, sign
         state = wait_for_state(tmp_path / "reports")
         time.sleep(1.5)  # inside the first drill's fault window
         run.send_signal(signum)
-        stdout, stderr = run.communicate(timeout=DEADLINE_S)
+        _stdout, stderr = run.communicate(timeout=DEADLINE_S)
     finally:
         if run.poll() is None:
             run.kill()
@@ -62,11 +65,24 @@ def test_second_run_on_the_same_environment_is_refused(tmp_path: Path) -> None:
     try:
         wait_for_state(tmp_path / "reports")
         second = subprocess.run(
-            [sys.executable, "-m", "runner", "run", "disabled", "--out", str(tmp_path / "reports" / "b")],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "run",
+                "disabled",
+                "--out",
+                str(tmp_path / "reports" / "b"),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert second.returncode == 3
-        assert "another mkdrill run" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        assert (
+            "another mkdrill run" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        )
         assert not (tmp_path / "reports" / "b").exists()
     finally:
         first.send_signal(signal.SIGTERM)
@@ -81,8 +97,19 @@ def test_stale_lock_of_a_killed_run_is_taken_over_and_swept(tmp_path: Path) -> N
     leftovers = [int(p["pid"]) for p in state["processes"]]  # type: ignore[union-attr]
     assert any(pid_alive(pid) for pid in leftovers), "a SIGKILLed runner leaves its services behind"
     second = subprocess.run(
-        [sys.executable, "-m", "runner", "run", "disabled", "--out", str(tmp_path / "reports" / "b")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "run",
+            "disabled",
+            "--out",
+            str(tmp_path / "reports" / "b"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "took over the lock of killed run" in second.stderr
