@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,8 +46,17 @@ class EnrichmentResult:
     preflight: PreflightStatus
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object the Tauri command returns."""
-        return dataclasses.asdict(self)
+        """The JSON object the Tauri command returns, preflight included."""
+        return {
+            "applied": self.applied,
+            "status": self.status,
+            "message": self.message,
+            "fallback_reason": self.fallback_reason,
+            "machine_error_code": self.machine_error_code,
+            "context_package_id": self.context_package_id,
+            "enrichment_text": self.enrichment_text,
+            "preflight": self.preflight.to_dict(),
+        }
 
 
 _PREFLIGHT_REASONS = {

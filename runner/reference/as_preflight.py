@@ -90,8 +90,12 @@ class PreflightStatus:
     commit_sha: str
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object the Tauri command returns."""
-        return dataclasses.asdict(self)
+        """The JSON object the Tauri command returns (every field is a plain JSON value)."""
+        # Not dataclasses.asdict: its deep copy costs more than the rest of a draft's bookkeeping.
+        return {field.name: getattr(self, field.name) for field in _PREFLIGHT_FIELDS}
+
+
+_PREFLIGHT_FIELDS = dataclasses.fields(PreflightStatus)
 
 
 def status_template(pin: Pin, enabled: bool, base_url: str) -> PreflightStatus:
