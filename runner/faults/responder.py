@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import select
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,7 @@ MODE_KINDS = (
 _FORWARDING = frozenset({"passthrough", "degraded", "empty-context"})
 _ADMIN_PREFIX = "/__responder/"
 _FORWARD_TIMEOUT_MS = 30000
+_HOLD_POLL_S = 0.1
 _HEALTH = "/v1/health"
 _ASK = "/v1/query/ask"
 _JUNK_PAGE = (
@@ -321,7 +324,7 @@ class _ResponderHandler(JsonRequestHandler):
         app.record(self.command, path, mode)
         kind = mode.kind
         if kind == "hang":
-            app.hold_event().wait()
+            self._hold()
             self.close_connection = True
         elif kind == "junk-page":
             self.send_raw(200, _JUNK_PAGE, "text/html; charset=utf-8")
@@ -337,6 +340,24 @@ class _ResponderHandler(JsonRequestHandler):
             self._truncate(path, body)
         else:
             self._forward(kind, path, body)
+
+    def _hold(self) -> None:
+        """Answer nothing until the mode changes, the responder stops, or the client gives up.
+
+        Returning when the client has closed keeps a long hang fault from piling up one blocked
+        thread per abandoned request.
+        """
+        release = self.app.hold_event()
+        while not release.wait(_HOLD_POLL_S):
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                continue
+            try:
+                pending = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError:
+                pending = b""
+            if not pending:
+                return
 
     def _typed(self, mode: FaultMode) -> None:
         version = self.app.service_version()

@@ -80,6 +80,10 @@ class TrackingHTTPServer(ThreadingHTTPServer):
         return [thread for _, thread in items]
 
 
+class _IPv6TrackingHTTPServer(TrackingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class JsonRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler base: one write per response, TCP_NODELAY, quiet logs."""
 
@@ -165,10 +169,9 @@ class BackgroundServer:
         """Bind and serve; EnvironmentProblem when the address cannot be bound."""
         if self._server is not None:
             return
+        server_class = _IPv6TrackingHTTPServer if ":" in self._host else TrackingHTTPServer
         try:
-            server = TrackingHTTPServer(
-                (self._host, self._requested_port), self._handler, app=self._app
-            )
+            server = server_class((self._host, self._requested_port), self._handler, app=self._app)
         except OSError as exc:
             where = f"{self._host}:{self._requested_port}"
             if exc.errno == errno.EADDRINUSE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -270,3 +271,16 @@ def test_responder_in_front_of_health_upstream_counts_requests(
     assert [(r.method, r.path) for r in responder.requests] == [HEALTH] * 5
     assert upstream.routes_called == [HEALTH] * 5
     assert ASK not in upstream.routes_called
+
+
+def test_held_requests_end_when_their_clients_give_up(upstream: StubMemoryKernel) -> None:
+    with FaultResponder(upstream.url, "hang") as responder:
+        baseline = threading.active_count()
+        for _ in range(5):
+            with httpx.Client(timeout=0.1) as quick, pytest.raises(httpx.ReadTimeout):
+                quick.get(f"{responder.url}/v1/health")
+        deadline = time.monotonic() + 3.0
+        while threading.active_count() > baseline and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() <= baseline
+        assert len(responder.requests) == 5
