@@ -34,6 +34,9 @@ class ConnectionOwner(Protocol):
     @property
     def upstream(self) -> str: ...
 
+    @property
+    def enabled(self) -> bool: ...
+
     def toxics_for(self, direction: Direction) -> list[Toxic]: ...
 
     def connection_opened(self, connection: Connection) -> None: ...
@@ -244,6 +247,10 @@ class Connection:
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         if side is Side.CLIENT:
             self.client = transport
+            if not self.owner.enabled:  # accepted just before the proxy was disabled
+                self.closed = True
+                transport.abort()
+                return
             transport.pause_reading()  # until the upstream answers
             self.owner.connection_opened(self)
             self._connecting = asyncio.get_running_loop().create_task(self._dial_upstream())

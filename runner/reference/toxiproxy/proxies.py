@@ -62,9 +62,16 @@ class Proxy:
             return
         sock = bind_listener(self.listen, self._default_host)
         self.listen = format_address(sock.getsockname())
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, sock=sock, backlog=LISTEN_BACKLOG)
+        # Enabled before serving starts: a client accepted during create_server must be kept.
         self.enabled = True
+        try:
+            self._server = await asyncio.get_running_loop().create_server(
+                self._accept, sock=sock, backlog=LISTEN_BACKLOG
+            )
+        except BaseException:
+            self.enabled = False
+            sock.close()
+            raise
         logger.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
 
     def _accept(self) -> asyncio.Protocol:
