@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import select
 import socket
 import threading
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 
 from runner.contract import ERROR_CODE_STATUS
 from runner.errors import DefinitionError
-from runner.reference.as_http import HttpSession, TransportError
+from runner.reference.as_http import HttpSession, TransportError, readable_now
 from runner.reference.as_serving import BackgroundServer, JsonRequestHandler, stop_signals, wait_for
 
 logger = logging.getLogger(__name__)
@@ -349,8 +348,7 @@ class _ResponderHandler(JsonRequestHandler):
         """
         release = self.app.hold_event()
         while not release.wait(_HOLD_POLL_S):
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            if not readable:
+            if not readable_now(self.connection):
                 continue
             try:
                 pending = self.connection.recv(1, socket.MSG_PEEK)

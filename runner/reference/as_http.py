@@ -321,6 +321,13 @@ class HttpResponse:
             conn.buffer += data
 
 
+def readable_now(sock: socket.socket) -> bool:
+    """True when the socket has data or EOF waiting (poll, not select: fds may exceed 1024)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def decode_text(body: bytes, content_type: str | None) -> str:
     """reqwest's `text()` decoding: BOM, then the Content-Type charset, else UTF-8; lossy."""
     for bom, codec in (
@@ -427,8 +434,7 @@ class HttpSession:
             conn = self._idle.pop(key, None)
         if conn is not None:
             # Like hyper's pool: a pooled connection the peer has closed (readable) is not reused.
-            readable, _, _ = select.select([conn.sock], [], [], 0)
-            if not readable and not conn.buffer:
+            if not readable_now(conn.sock) and not conn.buffer:
                 return conn
             self._discard(conn)
         sock = socket.create_connection((target.host, target.port), timeout=_remaining(deadline))
