@@ -185,7 +185,7 @@ def _show(value: object) -> str:
 
 def _fail(path: Path, field: str, message: str, got: str, hint: str) -> NoReturn:
     line = f"{path}: {field}: {message} (got {got}); {hint}"
-    raise DefinitionError(" ".join(line.split()))
+    raise DefinitionError(line.replace("\r", " ").replace("\n", " "))
 
 
 _TYPE_MESSAGES = {
