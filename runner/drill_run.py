@@ -172,7 +172,9 @@ class DrillRun:
         observe_start = self.clock.now()
         if self.settings.load_workers:
             undo.callback(sampler.stop_load)
-            sampler.start_load(self.settings.load_workers)
+            sampler.start_load(
+                self.settings.load_workers, lambda: self._probe_factory(self.bound_ms / 1000 + 2.0)
+            )
         self.clock.sleep(self.drill.window_s)
         window = self.clock.now() - observe_start
         sampler.stop_load()  # the load covers the fault window, not the restore it would slow down

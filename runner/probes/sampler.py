@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -88,25 +88,34 @@ class Sampler:
                 self._samples.append(TimedSample(*started_phase, outcome))
             self._new_sample.notify_all()
 
-    def start_load(self, workers: int) -> None:
-        """Add `workers` closed-loop Drafters (each drafts again as soon as it is answered) until stop_load."""
+    def start_load(self, workers: int, make_probe: Callable[[], Probe]) -> None:
+        """Add `workers` closed-loop Drafters (each drafts again as soon as it is answered) until stop_load.
+
+        Each worker has its own probe (its own connections), as each user of the Draft flow would.
+        """
         stop = self._load_stop = threading.Event()
         self._load_threads = [
             threading.Thread(
-                target=self._load_loop, args=(stop,), name=f"draft-load-{i}", daemon=True
+                target=self._load_loop,
+                args=(stop, make_probe()),
+                name=f"draft-load-{i}",
+                daemon=True,
             )
             for i in range(workers)
         ]
         for thread in self._load_threads:
             thread.start()
 
-    def _load_loop(self, stop: threading.Event) -> None:
-        while not stop.is_set() and not self._stop.is_set():
-            started, phase = self._clock.now(), self.phase
-            outcome = self._probe.draft()
-            with self._new_sample:
-                self._samples.append(TimedSample(started, phase, outcome))
-                self._new_sample.notify_all()
+    def _load_loop(self, stop: threading.Event, probe: Probe) -> None:
+        try:
+            while not stop.is_set() and not self._stop.is_set():
+                started, phase = self._clock.now(), self.phase
+                outcome = probe.draft()
+                with self._new_sample:
+                    self._samples.append(TimedSample(started, phase, outcome))
+                    self._new_sample.notify_all()
+        finally:
+            probe.close()
 
     def stop_load(self, timeout_s: float = 10.0) -> None:
         """Stop the load workers and wait for their last Drafts."""
