@@ -33,6 +33,8 @@ class RunListener(Protocol):
 
     def run_started(self, record: RunRecord) -> None: ...
 
+    def environment_ready(self, endpoints: Endpoints, toxiproxy_kind: str) -> None: ...
+
     def drill_started(self, name: str, index: int, total: int) -> None: ...
 
     def phase_changed(self, drill: str, phase: Phase) -> None: ...
@@ -185,6 +187,7 @@ class Engine:
             with contextlib.ExitStack() as cleanup:
                 cleanup.callback(self.env.down)
                 endpoints = self.env.up(plan.releases.baseline.release_tag, consumer)
+                self.listener.environment_ready(endpoints, self.env.toxiproxy_kind)
                 if self._seed is not None:
                     self._seed(endpoints.memorykernel_url)
                 ctx = FaultContext(

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from runner.backends.base import Endpoints
 from runner.record import DrillResult, Phase, RunRecord, Verdict
 
 MARKS = {
@@ -53,6 +54,14 @@ class Progress:
         )
         self.stream.flush()
         self._save(record)
+
+    def environment_ready(self, endpoints: Endpoints, toxiproxy_kind: str) -> None:
+        self.stream.write(
+            f"environment up: toxiproxy {toxiproxy_kind} at {endpoints.toxiproxy_url} "
+            f"(MemoryKernel via proxy at http://{endpoints.proxy_listen}), consumer {endpoints.consumer_url}, "
+            f"memorykernel {endpoints.memorykernel_url}\n"
+        )
+        self.stream.flush()
 
     def drill_started(self, name: str, index: int, total: int) -> None:
         self._current = f"[{index}/{total}] {name}"

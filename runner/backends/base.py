@@ -34,6 +34,7 @@ class Endpoints:
     memorykernel_url: str
     toxiproxy_url: str
     proxy_name: str = PROXY_NAME
+    proxy_listen: str = ""  # host:port where consumers reach MemoryKernel through Toxiproxy
 
 
 @dataclass(frozen=True)

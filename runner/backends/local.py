@@ -86,6 +86,7 @@ class LocalEnvironment(Environment):
             memorykernel_url=f"http://{LOOPBACK}:{self._mk_port}",
             toxiproxy_url=self._toxiproxy.api_url if self._toxiproxy else "",
             proxy_name=self._proxy_name,
+            proxy_listen=self._proxy_listen,
         )
 
     def down(self) -> None:
