@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import median
-from typing import Annotated
 
 import typer
 from tabulate import tabulate
 
-from runner.commands.pins import LedgerOption, green_line, short_time
+from runner.commands.pins import green_line, short_time
 from runner.errors import DefinitionError
 from runner.ledger import DEFAULT_LEDGER_PATH, DrillRow, Ledger
 from runner.record import Verdict
@@ -147,15 +147,7 @@ def _results_table(rows: list[DrillRow]) -> str:
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-def history(
-    drill: Annotated[
-        str | None, typer.Option(help="Only this drill, with each of its results.")
-    ] = None,
-    last: Annotated[
-        int, typer.Option(min=1, help="Window: the last N results of each drill.")
-    ] = 20,
-    ledger: LedgerOption = DEFAULT_LEDGER_PATH,
-) -> None:
+def history(drill: str | None = None, last: int = 20, ledger: Path = DEFAULT_LEDGER_PATH) -> None:
     """Per drill: pass rate, time-to-restore p50/p95 and trend, flakiness; the last green pin."""
     if not ledger.exists():
         typer.echo(f"No ledger at {ledger} yet: no run has been recorded.")

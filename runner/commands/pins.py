@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from tabulate import tabulate
@@ -11,15 +10,6 @@ from tabulate import tabulate
 from runner.ledger import DEFAULT_LEDGER_PATH, Ledger, PinRow
 from runner.reports.tables import DASH, short_sha
 
-LedgerOption = Annotated[
-    Path,
-    typer.Option(
-        "--ledger",
-        envvar="MKDRILL_LEDGER",
-        help="Pin ledger and run history (SQLite).",
-        dir_okay=False,
-    ),
-]
 LAST_GREEN_MARK = "*"
 
 
@@ -49,7 +39,7 @@ def green_line(pin: PinRow | None) -> str:
     )
 
 
-def pins(ledger: LedgerOption = DEFAULT_LEDGER_PATH) -> None:
+def pins(ledger: Path = DEFAULT_LEDGER_PATH) -> None:
     """List the pins the ledger has seen; `*` marks the last green pin (the rollback target)."""
     if not ledger.exists():
         typer.echo(f"No ledger at {ledger} yet: no run has been recorded.")

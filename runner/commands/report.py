@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from tabulate import tabulate
@@ -22,19 +21,6 @@ from runner.reports.tables import (
     format_s,
     header_rows,
 )
-
-RunArgument = Annotated[
-    str, typer.Argument(help="A run id under --reports-dir, a run folder, or a report.json path.")
-]
-ReportsDirOption = Annotated[
-    Path,
-    typer.Option(
-        "--reports-dir",
-        envvar="MKDRILL_REPORTS_DIR",
-        help="Where run folders are kept.",
-        file_okay=False,
-    ),
-]
 
 
 def _table(headers: list[str] | tuple[str, ...], rows: list[list[str]]) -> str:
@@ -61,7 +47,7 @@ def render_run(record: RunRecord) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def show(run: RunArgument, reports_dir: ReportsDirOption = DEFAULT_REPORTS_DIR) -> None:
+def show(run: str, reports_dir: Path = DEFAULT_REPORTS_DIR) -> None:
     """Re-render a stored run in the terminal."""
     typer.echo(render_run(_load(run, reports_dir)), nl=False)
 
@@ -94,9 +80,9 @@ def _comparison_row(item: DrillComparison) -> list[str]:
 
 
 def compare(
-    run_a: Annotated[str, typer.Argument(help="The earlier run (baseline).")],
-    run_b: Annotated[str, typer.Argument(help="The later run (candidate).")],
-    reports_dir: ReportsDirOption = DEFAULT_REPORTS_DIR,
+    run_a: str,
+    run_b: str,
+    reports_dir: Path = DEFAULT_REPORTS_DIR,
 ) -> None:
     """What regressed from RUN_A to RUN_B; exit 1 when something did, 0 otherwise."""
     before, after = _load(run_a, reports_dir), _load(run_b, reports_dir)
