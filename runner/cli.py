@@ -428,6 +428,27 @@ def pins(ledger: LedgerPath = DEFAULT_LEDGER) -> None:
     show_pins(ledger)
 
 
+@app.command("bench")
+def bench(
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Fewer repetitions and a 6-drill suite subset: a few minutes, not ~15."
+        ),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder for bench.json and every run's evidence (runs/).", file_okay=False
+        ),
+    ] = DEFAULT_REPORTS / "bench",
+) -> None:
+    """Benchmarks side by side with Chaos Toolkit: peer run, suite overhead, restore accuracy, probe, proxy, CLI."""
+    from runner.commands.bench import bench as run_bench
+
+    run_bench(quick, out)
+
+
 def main() -> None:
     """Console entry: run the app, turning mkdrill errors into one line and an exit code."""
     try:

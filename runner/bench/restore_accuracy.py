@@ -1,0 +1,131 @@
+"""Time-to-restore accuracy: a restore whose true duration is known, timed by the engine's watch.
+
+The fault responder answers `status:502` in front of MemoryKernel (Toxiproxy's upstream is
+switched to it, as a responder drill does, so the consumer sees the 502s). The restore starts at t0; a timer thread
+switches the responder back to passthrough at exactly t0 + delay. The watch is built the way
+`DrillRun._restore` builds it (MemoryKernel checked directly, the consumer's preflight and an
+enriched Draft through the proxy; its Draft probe and HTTP client created after t0), so the error
+measured is the error a drill's report carries: measured time-to-restore - delay.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runner.backends.local import LOOPBACK
+from runner.bench.services import SharedServices
+from runner.clock import SystemClock
+from runner.errors import EnvironmentProblem
+from runner.faults.responder import FaultResponder
+from runner.faults.toxiproxy import ToxiproxyControl
+from runner.probes.draft import HttpDraftProbe
+from runner.restore import MilestoneWatch
+
+RESTORE_DELAY_S = 2.0
+WATCH_GRACE_S = 5.0
+FAULT_SETTLE_S = 5.0
+SPIN_S = 0.002  # the last stretch before the flip is busy-waited: sleep() overshoots by ~0.1-1 ms
+
+
+@dataclass(frozen=True)
+class RestoreTrial:
+    """One timed restore."""
+
+    delay_s: float  # the true restore duration
+    measured_s: float | None  # the watch's time to the first enriched Draft; None: never reached
+    flip_late_s: float  # how late the timer actually flipped the responder (the bench's own error)
+    milestones: dict[str, float | None]
+
+    @property
+    def error_s(self) -> float | None:
+        """Measured - true restore duration."""
+        return None if self.measured_s is None else self.measured_s - self.delay_s
+
+
+def _flip_at(when: float, flip: Callable[[], None], flipped: list[float]) -> None:
+    remaining = when - time.monotonic()
+    if remaining > SPIN_S:
+        time.sleep(remaining - SPIN_S)
+    while time.monotonic() < when:
+        pass
+    flip()
+    flipped.append(time.monotonic())
+
+
+def _await_fallback(probe: HttpDraftProbe) -> None:
+    """The fault is in effect once a Draft falls back; a trial started earlier would measure nothing."""
+    deadline = time.monotonic() + FAULT_SETTLE_S
+    while time.monotonic() < deadline:
+        outcome = probe.draft()
+        if outcome.ok and not outcome.applied:
+            return
+        time.sleep(0.01)
+    raise EnvironmentProblem(
+        f"Drafts still enriched {FAULT_SETTLE_S:.0f} s after the responder switched to status:502"
+    )
+
+
+def restore_trials(
+    services: SharedServices,
+    trials: int,
+    delay_s: float = RESTORE_DELAY_S,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> list[RestoreTrial]:
+    """`trials` scripted restores of exactly `delay_s` against the shared services."""
+    endpoints = services.endpoints
+    pin = services.consumer.pin
+    clock = SystemClock()
+    draft_url = f"{endpoints.consumer_url}/v1/draft"
+    results: list[RestoreTrial] = []
+    toxiproxy = ToxiproxyControl(endpoints.toxiproxy_url)
+    with FaultResponder(
+        endpoints.memorykernel_url, "status:502", host=LOOPBACK, port=0
+    ) as responder:
+        undo = toxiproxy.set_upstream(endpoints.proxy_name, f"{LOOPBACK}:{responder.port}")
+        checker = HttpDraftProbe(draft_url, 2.0)
+        try:
+            for index in range(trials):
+                responder.set_mode("status:502")
+                _await_fallback(checker)
+                flipped: list[float] = []
+                started = clock.now()
+                timer = threading.Thread(
+                    target=_flip_at,
+                    args=(started + delay_s, lambda: responder.set_mode("passthrough"), flipped),
+                    name="restore-flip",
+                    daemon=True,
+                )
+                timer.start()
+                # As DrillRun._restore: the watch's probe and client come into being after the start.
+                watch_probe = HttpDraftProbe(draft_url, 1.0)
+                try:
+                    watch = MilestoneWatch(
+                        clock=clock,
+                        memorykernel_url=endpoints.memorykernel_url,
+                        consumer_url=endpoints.consumer_url,
+                        expected_versions=(
+                            pin.expected_service_contract_version,
+                            pin.expected_api_contract_version,
+                        ),
+                        draft=watch_probe.draft,
+                    )
+                    milestones = watch.run(started, delay_s + WATCH_GRACE_S)
+                finally:
+                    watch_probe.close()
+                timer.join(timeout=delay_s + WATCH_GRACE_S)
+                trial = RestoreTrial(
+                    delay_s=delay_s,
+                    measured_s=milestones[-1].at_s if milestones else None,
+                    flip_late_s=(flipped[0] - (started + delay_s)) if flipped else float("nan"),
+                    milestones={m.name.value: m.at_s for m in milestones},
+                )
+                results.append(trial)
+                error = f"{trial.error_s * 1000:+.1f} ms" if trial.error_s is not None else "never"
+                progress(f"restore {delay_s:g} s {index + 1}/{trials}: error {error}")
+        finally:
+            checker.close()
+            undo()
+    return results
