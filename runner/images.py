@@ -1,0 +1,338 @@
+"""Builds the reference images from compose/Dockerfile, on python:3.11-slim or a base made offline.
+
+Every image is one target of compose/Dockerfile built with the `BASE_IMAGE` build argument:
+
+    mkdrill-runtime:<version>        the package and its dependencies (also runs the fault responder)
+    mkdrill-toxiproxy:<version>      the embedded Toxiproxy
+    mkdrill-assistsupport:<version>  the reference Draft consumer
+    memorykernel:<release>           the reference MemoryKernel, one tag per release
+
+Hosts with a registry build on `python:3.11-slim`. Hosts without one (air-gapped CI) first make
+`mkdrill-base:bookworm` from Debian packages: debootstrap into a folder from the host's configured
+Debian mirror, then `docker import` of that folder; an existing base is reused. The Python
+dependencies are downloaded on the host (pip, for the base's Python version, C library and CPU) into
+compose/.wheels/ and copied in, so no build step needs the network from inside a container.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound
+from docker.utils.build import tar as build_context_tar
+
+from runner import __version__
+from runner.backends.docker_base_image import OFFLINE_BASE_IMAGE, ensure_offline_base
+from runner.backends.docker_client import error_reason
+from runner.contract import RELEASES
+from runner.errors import DefinitionError, EnvironmentProblem
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = "compose/Dockerfile"
+WHEELS_DIR = REPO_ROOT / "compose" / ".wheels"
+# Facts about base images, by image ID; outside the build context so they never bust its cache.
+PROBE_CACHE_DIR = REPO_ROOT / "compose" / ".cache"
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_MEMORYKERNEL_REPO = "memorykernel"
+BUILD_COMMAND = "mkdrill images build --offline-base"
+# A cold build of one target runs pip inside the container; nothing else is slow.
+BUILD_TIMEOUT_S = 900
+
+Progress = Callable[[str], None]
+
+
+def runtime_image() -> str:
+    """The package and its dependencies; the fault responder runs in it."""
+    return f"mkdrill-runtime:{__version__}"
+
+
+def toxiproxy_image() -> str:
+    """The embedded Toxiproxy image built by mkdrill."""
+    return f"mkdrill-toxiproxy:{__version__}"
+
+
+def consumer_image() -> str:
+    """The reference AssistSupport Draft consumer image."""
+    return f"mkdrill-assistsupport:{__version__}"
+
+
+def memorykernel_image(release: str, repo: str = DEFAULT_MEMORYKERNEL_REPO) -> str:
+    """The MemoryKernel image of one release: the repository tagged with the release tag."""
+    return f"{repo}:{release}"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image to build: its tag and the compose/Dockerfile target that makes it."""
+
+    tag: str
+    target: str
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """One image built, and how long its build took (seconds, monotonic)."""
+
+    tag: str
+    seconds: float
+
+
+@dataclass
+class BuildReport:
+    """What `build_reference_images` did."""
+
+    base_image: str
+    base_seconds: float | None = None  # None: the base existed (or is pulled by the engine)
+    wheels_seconds: float = 0.0
+    images: list[BuiltImage] = field(default_factory=list)
+    total_seconds: float = 0.0
+
+
+def reference_images(releases: Sequence[str] | None = None) -> list[ImageSpec]:
+    """Every image `mkdrill images build` makes, runtime first (the others build on its layers)."""
+    chosen = check_releases(releases)
+    specs = [
+        ImageSpec(runtime_image(), "runtime"),
+        ImageSpec(toxiproxy_image(), "toxiproxy"),
+        ImageSpec(consumer_image(), "assistsupport"),
+    ]
+    specs += [ImageSpec(memorykernel_image(tag), f"memorykernel-{tag}") for tag in chosen]
+    return specs
+
+
+def check_releases(releases: Sequence[str] | None) -> list[str]:
+    """The releases asked for (all known ones by default); DefinitionError for an unknown tag."""
+    if not releases:
+        return list(RELEASES)
+    unknown = [tag for tag in releases if tag not in RELEASES]
+    if unknown:
+        raise DefinitionError(
+            f"--release {unknown[0]}: no reference MemoryKernel for this release; "
+            f"known: {', '.join(RELEASES)}"
+        )
+    return list(dict.fromkeys(releases))
+
+
+def missing_images(client: docker.DockerClient, tags: Sequence[str]) -> list[str]:
+    """The tags of `tags` that the engine does not have."""
+    missing = []
+    for tag in tags:
+        try:
+            client.images.get(tag)
+        except ImageNotFound:
+            missing.append(tag)
+    return missing
+
+
+def build_reference_images(
+    client: docker.DockerClient,
+    *,
+    offline_base: bool = False,
+    base_image: str | None = None,
+    releases: Sequence[str] | None = None,
+    mirror: str | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> BuildReport:
+    """Build every reference image; with `offline_base`, first make (or reuse) the Debian base."""
+    say = progress or log.info
+    started = clock()
+    specs = reference_images(releases)
+    if offline_base and base_image is None:
+        base = OFFLINE_BASE_IMAGE
+    else:
+        base = base_image or DEFAULT_BASE_IMAGE
+    report = BuildReport(base_image=base)
+    if offline_base:
+        report.base_seconds = ensure_offline_base(client, image=base, mirror=mirror, progress=say)
+    elif missing_images(client, [base]):
+        say(f"{base} is not on the engine; the build pulls it from its registry")
+
+    wheels_started = clock()
+    python_version, glibc, machine = probe_base(client, base)
+    say(
+        f"downloading wheels for Python {python_version} ({machine}, glibc {glibc}) into {WHEELS_DIR}"
+    )
+    download_wheels(WHEELS_DIR, runtime_requirements(), python_version, glibc, machine)
+    report.wheels_seconds = clock() - wheels_started
+
+    with _build_context() as context:
+        for spec in specs:
+            image_started = clock()
+            say(f"building {spec.tag} (target {spec.target}, BASE_IMAGE={base})")
+            context.seek(0)
+            _build_one(client, context, spec, base)
+            report.images.append(BuiltImage(spec.tag, clock() - image_started))
+    report.total_seconds = clock() - started
+    return report
+
+
+def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """The project's runtime dependencies, as pyproject.toml lists them."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        requirements = data["project"]["dependencies"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
+        raise EnvironmentProblem(
+            f"{pyproject}: cannot read project.dependencies ({exc}); "
+            "build images from a source checkout of mkdrill"
+        ) from exc
+    return [str(item) for item in requirements]
+
+
+def probe_base(client: docker.DockerClient, base: str) -> tuple[str, str, str]:
+    """(Python X.Y, glibc X.Y, machine) of the base image, read by running its python3 once.
+
+    The answer is kept under the image's ID, so a warm build starts no container.
+    """
+    image_id = _image_id(client, base)
+    cached = PROBE_CACHE_DIR / f"base-{image_id}.txt" if image_id else None
+    if cached is not None and cached.is_file():
+        fields = cached.read_text(encoding="utf-8").split()
+        if len(fields) == 3:
+            return fields[0], fields[1], fields[2]
+    script = (
+        "import platform, sys; "
+        "print('%d.%d' % sys.version_info[:2], platform.libc_ver()[1], platform.machine())"
+    )
+    try:
+        output = client.containers.run(base, ["python3", "-c", script], remove=True)
+    except DockerException as exc:
+        raise EnvironmentProblem(
+            f"cannot run python3 in the base image {base}: {error_reason(exc)}; "
+            f"use a base with Python 3.11, or `{BUILD_COMMAND}`"
+        ) from exc
+    fields = bytes(output).decode().split()
+    if len(fields) != 3 or not fields[1]:
+        raise EnvironmentProblem(
+            f"base image {base} reports no glibc Python ({' '.join(fields)!r}); use a Debian-based one"
+        )
+    if cached is None:
+        cached = PROBE_CACHE_DIR / f"base-{_image_id(client, base)}.txt"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(" ".join(fields) + "\n", encoding="utf-8")
+    return fields[0], fields[1], fields[2]
+
+
+def _image_id(client: docker.DockerClient, tag: str) -> str:
+    """A short form of the image's ID, or "" when the engine does not have it (yet)."""
+    try:
+        return str(client.images.get(tag).id).removeprefix("sha256:")[:16]
+    except ImageNotFound:
+        return ""
+
+
+def download_wheels(
+    dest: Path, requirements: Sequence[str], python_version: str, glibc: str, machine: str
+) -> None:
+    """Wheels of `requirements` for the target interpreter into `dest`, from there when complete.
+
+    The first attempt is offline (`--no-index` over `dest`), so a warm build asks no index;
+    only when it cannot be satisfied does pip ask the configured index.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    requirements_file = dest / "requirements.txt"
+    requirements_file.write_text("".join(f"{item}\n" for item in requirements), encoding="utf-8")
+    target = [
+        "--only-binary=:all:",
+        "--python-version", python_version,
+        "--implementation", "cp",
+        "--abi", f"cp{python_version.replace('.', '')}",
+        *manylinux_platform_flags(glibc, machine),
+        "--dest", str(dest),
+        "--requirement", str(requirements_file),
+    ]  # fmt: skip
+    base = ["python3", "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
+    offline = subprocess.run(
+        [*base, "--no-index", "--find-links", str(dest), *target],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    if offline.returncode == 0:
+        log.info("wheels in %s are complete; no index asked", dest)
+        return
+    online = subprocess.run(
+        [*base, *target], capture_output=True, text=True, check=False, timeout=BUILD_TIMEOUT_S
+    )
+    if online.returncode != 0:
+        last = (online.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise EnvironmentProblem(f"pip download of the image dependencies failed: {last}")
+
+
+def manylinux_platform_flags(glibc: str, machine: str) -> list[str]:
+    """`--platform` flags for every manylinux tag a glibc of this version runs.
+
+    pip does not widen an explicit `manylinux_2_36` to the older tags most wheels carry.
+    """
+    major, _, minor = glibc.partition(".")
+    if major != "2" or not minor.isdigit():
+        raise EnvironmentProblem(f"unexpected glibc version {glibc!r} in the base image")
+    tags = [f"manylinux_2_{m}_{machine}" for m in range(int(minor), 4, -1)]
+    tags += [f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"manylinux1_{machine}"]
+    return [flag for tag in tags for flag in ("--platform", tag)]
+
+
+class _build_context:
+    """The build context (repository root less .dockerignore) as one tar, shared by all builds."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        dockerignore = REPO_ROOT / ".dockerignore"
+        patterns = [
+            line.strip()
+            for line in dockerignore.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        self._file = build_context_tar(
+            str(REPO_ROOT), exclude=patterns, dockerfile=(DOCKERFILE, None)
+        )
+        return self._file
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _build_one(client: docker.DockerClient, context: IO[bytes], spec: ImageSpec, base: str) -> None:
+    try:
+        events = client.api.build(
+            fileobj=context,
+            custom_context=True,
+            dockerfile=DOCKERFILE,
+            tag=spec.tag,
+            target=spec.target,
+            buildargs={"BASE_IMAGE": base, "MKDRILL_VERSION": __version__},
+            rm=True,
+            forcerm=True,
+            decode=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
+        last_lines: list[str] = []
+        for event in events:
+            _check_build_event(event, spec, last_lines)
+    except (APIError, DockerException) as exc:
+        raise EnvironmentProblem(f"docker build of {spec.tag} failed: {exc}") from exc
+
+
+def _check_build_event(event: dict[str, Any], spec: ImageSpec, last_lines: list[str]) -> None:
+    text = str(event.get("stream", "")).strip()
+    if text:
+        log.debug("%s: %s", spec.tag, text)
+        last_lines[:] = [*last_lines[-4:], text]
+    if "error" in event:
+        context = " | ".join(last_lines)
+        raise EnvironmentProblem(
+            f"docker build of {spec.tag} (target {spec.target}) failed: "
+            f"{' '.join(str(event['error']).split())} (last output: {context})"
+        )
