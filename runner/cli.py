@@ -92,6 +92,26 @@ def serve_toxiproxy(
     toxiproxy.serve(host=host, port=port, config=config)
 
 
+@serve_app.command("responder")
+def serve_responder(
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="MODE or MODE@/route, comma-separated: junk-page, wrong-shape, degraded, empty-context, status:NNN, typed:CODE, hang, truncate, passthrough."
+        ),
+    ],
+    upstream: Annotated[
+        str | None, typer.Option(help="MemoryKernel base URL to forward to.")
+    ] = None,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
+) -> None:
+    """Serve the HTTP fault responder that drills put in front of MemoryKernel."""
+    from runner.faults.responder import serve_responder as serve
+
+    serve(upstream, mode, host, port)
+
+
 class Backend(StrEnum):
     """Where drills run."""
 
