@@ -44,6 +44,7 @@ WHEELS_DIR = REPO_ROOT / "compose" / ".wheels"
 PROBE_CACHE_DIR = REPO_ROOT / "compose" / ".cache"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 DEFAULT_MEMORYKERNEL_REPO = "memorykernel"
+DEFAULT_TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.9.0"
 BUILD_COMMAND = "mkdrill images build --offline-base"
 # A cold build of one target runs pip inside the container; nothing else is slow.
 BUILD_TIMEOUT_S = 900
@@ -132,6 +133,31 @@ def missing_images(client: docker.DockerClient, tags: Sequence[str]) -> list[str
         except ImageNotFound:
             missing.append(tag)
     return missing
+
+
+def choose_toxiproxy_image(client: docker.DockerClient, asked: str | None = None) -> str:
+    """The Toxiproxy image asked for; else ghcr's when the engine has it; else the embedded one."""
+    if asked:
+        return asked
+    if not missing_images(client, [DEFAULT_TOXIPROXY_IMAGE]):
+        return DEFAULT_TOXIPROXY_IMAGE
+    log.info(
+        "%s is not on the engine; using the embedded %s", DEFAULT_TOXIPROXY_IMAGE, toxiproxy_image()
+    )
+    return toxiproxy_image()
+
+
+def missing_image_message(tag: str, memorykernel_repo: str = DEFAULT_MEMORYKERNEL_REPO) -> str:
+    """One line for a missing image: its tag, and the command that builds it (or what to do)."""
+    ours = {runtime_image(), toxiproxy_image(), consumer_image()}
+    ours |= {memorykernel_image(release) for release in RELEASES}
+    if tag in ours:
+        fix = f"build it with `{BUILD_COMMAND}` (`mkdrill images build` on a host with a registry)"
+    else:
+        fix = f"pull or build it, or use the reference images from `{BUILD_COMMAND}`"
+        if tag.startswith(f"{memorykernel_repo}:"):
+            fix += f" (the tags of {memorykernel_repo} are release tags)"
+    return f"image {tag} not found on the Docker engine; {fix}"
 
 
 def build_reference_images(
