@@ -34,9 +34,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs among the dev dependencies
+import psutil
 
-ROLES = ("runner", "memorykernel", "assistsupport", "toxiproxy")
+ROLES = ("runner", "memorykernel", "assistsupport", "toxiproxy", "responder")
 METRICS = ("fds", "threads", "children", "rss_mb")
 SERVICE_ROLES = frozenset(ROLES[1:])
 MIB = 1024 * 1024

@@ -42,6 +42,7 @@ def sample(role: str, t: float, pid: int = 1, **values: float) -> object:
         ),
         (["python", "-m", "runner", "serve", "assistsupport", "--pin", "p.json"], "assistsupport"),
         (["python", "-m", "runner", "serve", "toxiproxy"], "toxiproxy"),
+        (["python", "-m", "runner", "serve", "responder", "--mode", "hang"], "responder"),
         (["/usr/local/bin/toxiproxy-server", "-host", "127.0.0.1"], "toxiproxy"),
         (["/bin/sh", "draft.sh"], "other"),
         (["python", "-m", "runner", "serve"], "other"),
