@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from runner.backends.base import Environment
 from runner.backends.processes import pid_alive, sweep_state
 from runner.run_command import state_dir
 
@@ -25,9 +26,9 @@ def sweep_run(backend: str, reports_root: Path, run_id: str) -> list[str]:
             shutil.rmtree(scratch, ignore_errors=True)
             removed.append(f"files {scratch}")
     else:
-        from runner.backends.compose import reset_all
+        from runner.backends.docker_sweep import reset_all
 
-        removed.extend(reset_all(run_id=run_id))  # type: ignore[call-arg]
+        removed.extend(reset_all(run_id=run_id))
     return removed
 
 
@@ -45,6 +46,7 @@ def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
         ledger.ensure_seeded(consumer_pin)
         baseline = compatible_green(pin_from_ledger(ledger.last_green()), consumer_pin)
     env_down(backend, reports_root)
+    env: Environment
     if backend == "local":
         from runner.backends.local import LocalEnvironment
 
@@ -52,7 +54,7 @@ def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
     else:
         from runner.backends.compose import ComposeEnvironment
 
-        env = ComposeEnvironment(run_id=ENV_RUN_ID)  # type: ignore[call-arg]
+        env = ComposeEnvironment(run_id=ENV_RUN_ID)
     endpoints = env.up(
         baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), 500)
     )
@@ -76,9 +78,9 @@ def env_status(backend: str, reports_root: Path) -> None:
 
     states = sorted(state_dir(reports_root).glob("*.json"))
     if backend == "compose":
-        from runner.backends.compose import describe_all
+        from runner.backends.docker_sweep import describe_all
 
-        for line in describe_all():  # type: ignore[attr-defined]
+        for line in describe_all():
             typer.echo(line)
     if not states and backend == "local":
         typer.echo("no local environment recorded")
@@ -118,7 +120,7 @@ def env_reset(backend: str, reports_root: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         removed.append(f"files {scratch}")
     if backend == "compose":
-        from runner.backends.compose import reset_all
+        from runner.backends.docker_sweep import reset_all
 
-        removed.extend(reset_all())  # type: ignore[call-arg]
+        removed.extend(reset_all())
     typer.echo("removed: " + ", ".join(removed) if removed else "nothing to remove")

@@ -39,7 +39,7 @@ def make_environment(
     if plan.backend == "compose":
         from runner.backends.compose import ComposeEnvironment
 
-        return ComposeEnvironment(run_id=plan.run_id, memorykernel_image=memorykernel_image)  # type: ignore[call-arg]
+        return ComposeEnvironment(run_id=plan.run_id, memorykernel_image=memorykernel_image)
     from runner.backends.local import LocalEnvironment
 
     return LocalEnvironment(state_dir(reports_root), plan.run_id, toxiproxy_url=toxiproxy_url)
