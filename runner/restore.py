@@ -13,6 +13,7 @@ import httpx
 from runner.clock import Clock
 from runner.probes.draft import DraftOutcome
 from runner.record import Milestone, MilestoneName
+from runner.tls import shared_ssl_context
 
 POLL_INTERVAL_S = 0.005
 CALL_TIMEOUT_S = 0.5
@@ -46,7 +47,7 @@ class MilestoneWatch:
         end = started + deadline_s
         if self.consumer_url is None:
             steps = [step for step in steps if step[0] is not MilestoneName.PREFLIGHT_READY]
-        with httpx.Client(timeout=CALL_TIMEOUT_S) as self._http:
+        with httpx.Client(timeout=CALL_TIMEOUT_S, verify=shared_ssl_context()) as self._http:
             for name, check in steps:
                 while not check():
                     if self.clock.now() >= end:

@@ -25,6 +25,7 @@ from runner.backends.base import (
 from runner.backends.processes import ManagedProcess, start_service, write_state
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
+from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class LocalEnvironment(Environment):
         self._consumer_port = 0
         self._responder: object | None = None
         self._network_cut: list[Callable[[], None]] = []
-        self._http = httpx.Client(timeout=2.0)
+        self._http = httpx.Client(timeout=2.0, verify=shared_ssl_context())
 
     # Lifecycle ---------------------------------------------------------------------------------
 

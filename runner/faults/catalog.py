@@ -36,6 +36,7 @@ from runner.spec import (
     TruncateFault,
     describe_fault,
 )
+from runner.tls import shared_ssl_context
 
 describe = describe_fault
 
@@ -76,14 +77,19 @@ def once(action: Undo) -> Undo:
 def wait_memorykernel_health(ctx: FaultContext) -> None:
     """Wait until MemoryKernel answers its health route directly (not through the proxy)."""
     url = f"{ctx.endpoints.memorykernel_url}/v1/health"
+    # One client for the whole wait: httpx.get() would build a client (and TLS context) per poll.
+    with httpx.Client(timeout=0.5, verify=shared_ssl_context()) as client:
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(url, timeout=0.5).status_code == 200
-        except httpx.HTTPError:
-            return False
+        def healthy() -> bool:
+            try:
+                return client.get(url).status_code == 200
+            except httpx.HTTPError:
+                return False
 
-    if not wait_until(ctx.clock, healthy, timeout_s=HEALTH_DEADLINE_S, interval_s=0.02, what=url):
+        answered = wait_until(
+            ctx.clock, healthy, timeout_s=HEALTH_DEADLINE_S, interval_s=0.02, what=url
+        )
+    if not answered:
         raise InjectionError(
             f"MemoryKernel at {url} did not answer within {HEALTH_DEADLINE_S:.0f} s after the deploy"
         )

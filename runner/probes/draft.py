@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from runner.tls import shared_ssl_context
+
 TICKET = "Customer cannot sync the desktop client after the update; asks whether to reinstall."
 
 
@@ -85,6 +87,7 @@ class HttpDraftProbe:
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_connections=128, max_keepalive_connections=32),
+            verify=shared_ssl_context(),
         )
 
     def draft(self) -> DraftOutcome:
