@@ -378,6 +378,14 @@ def env_reset(
     reset(backend.value, reports)
 
 
+def _register_images() -> None:
+    from runner.commands.images import images_app
+
+    app.add_typer(images_app, name="images")
+
+
+_register_images()
+
 report_app = typer.Typer(help="Show a stored run, or compare two runs.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 RunArgument = Annotated[
