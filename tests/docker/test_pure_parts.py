@@ -1,0 +1,116 @@
+"""The parts of the compose backend and image build that need no engine (marked docker by folder)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from runner.backends.docker_base_image import DEFAULT_DEBIAN_MIRROR, debian_mirror
+from runner.backends.docker_memorykernel import database_command
+from runner.backends.docker_topology import project_name
+from runner.errors import DefinitionError, EnvironmentProblem
+from runner.images import (
+    check_releases,
+    manylinux_platform_flags,
+    missing_image_message,
+    reference_images,
+)
+
+pytestmark = pytest.mark.docker
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "compose" / "toxiproxy-entrypoint.py"
+
+
+def _entrypoint() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("toxiproxy_entrypoint", ENTRYPOINT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_debian_mirror_from_deb822_and_one_line_sources(tmp_path: Path) -> None:
+    listing = tmp_path / "sources.list.d"
+    listing.mkdir()
+    (listing / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n\n"
+        "# the main archive\nTypes: deb deb-src\nURIs: http://mirror.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n"
+    )
+    assert debian_mirror(tmp_path) == "http://mirror.example/debian"
+
+    (listing / "debian.sources").unlink()
+    (tmp_path / "sources.list").write_text(
+        "# deb http://commented.example/debian bookworm main\n"
+        "deb [signed-by=/usr/share/keyrings/k.gpg] http://one-line.example/debian bookworm main\n"
+    )
+    assert debian_mirror(tmp_path) == "http://one-line.example/debian"
+
+    (tmp_path / "sources.list").unlink()
+    assert debian_mirror(tmp_path) == DEFAULT_DEBIAN_MIRROR
+
+
+def test_database_command_replaces_or_adds_db() -> None:
+    default = ["--release", "v0.4.0", "--db", "/data/memory_kernel.sqlite3"]
+    assert database_command(default, "normal") is None
+    assert database_command(default, "corrupt") == [
+        "--release", "v0.4.0", "--db", "/data/corrupt.sqlite3",
+    ]  # fmt: skip
+    assert database_command(["--bind", "0.0.0.0:4010"], "directory") == [
+        "--bind", "0.0.0.0:4010", "--db", "/data/db-is-a-directory.sqlite3",
+    ]  # fmt: skip
+    assert database_command(None, "missing-parent") == [
+        "--db", "/data/no-such-parent/memory_kernel.sqlite3",
+    ]  # fmt: skip
+
+
+def test_project_names_are_what_compose_accepts() -> None:
+    assert project_name("20261130T100938Z-95fca4") == "mkdrill-20261130t100938z-95fca4"
+    assert project_name("env") == "mkdrill-env"
+    assert project_name("a b/c") == "mkdrill-a-b-c"
+    assert project_name("///") == "mkdrill-run"
+
+
+def test_releases_and_image_list() -> None:
+    assert check_releases(None) == ["v0.3.2", "v0.4.0"]
+    assert check_releases(["v0.4.0", "v0.4.0"]) == ["v0.4.0"]
+    with pytest.raises(DefinitionError, match=r"--release v9\.9\.9: .*known: v0\.3\.2, v0\.4\.0"):
+        check_releases(["v9.9.9"])
+    targets = [spec.target for spec in reference_images(["v0.3.2"])]
+    assert targets == ["runtime", "toxiproxy", "assistsupport", "memorykernel-v0.3.2"]
+
+
+def test_manylinux_flags_cover_older_tags() -> None:
+    flags = manylinux_platform_flags("2.36", "x86_64")
+    platforms = flags[1::2]
+    assert set(flags[0::2]) == {"--platform"}
+    assert {"manylinux_2_36_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"} <= set(
+        platforms
+    )
+    with pytest.raises(EnvironmentProblem):
+        manylinux_platform_flags("musl", "x86_64")
+
+
+def test_missing_image_messages_name_the_build_command() -> None:
+    ours = missing_image_message("memorykernel:v0.3.2")
+    assert ours.startswith("image memorykernel:v0.3.2 not found on the Docker engine; ")
+    assert "`mkdrill images build --offline-base`" in ours
+    theirs = missing_image_message("registry.example/mk:v0.4.0", "registry.example/mk")
+    assert "`mkdrill images build --offline-base`" in theirs
+    assert "release tags" in theirs
+
+
+def test_toxiproxy_entrypoint_reads_go_style_flags() -> None:
+    entrypoint = _entrypoint()
+    assert entrypoint.parse(["-host=0.0.0.0", "--config", "/c.json", "-port", "9000"]) == {
+        "host": "0.0.0.0",
+        "port": "9000",
+        "config": "/c.json",
+    }
+    assert entrypoint.parse(["-seed=1"])["host"] == "localhost"
+    with pytest.raises(SystemExit):
+        entrypoint.parse(["-bogus=1"])
