@@ -9,8 +9,10 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -61,6 +63,7 @@ class LocalEnvironment(Environment):
         self._responder: object | None = None
         self._network_cut: list[Callable[[], None]] = []
         self._http = httpx.Client(timeout=2.0, verify=shared_ssl_context())
+        self._state_lock = threading.Lock()
 
     # Lifecycle ---------------------------------------------------------------------------------
 
@@ -70,13 +73,21 @@ class LocalEnvironment(Environment):
 
     def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
         self._scratch.mkdir(parents=True, exist_ok=True)
-        self._start_toxiproxy()
-        self.start_memorykernel(release)
+        # The three processes do not need each other to start (the consumer only needs the proxy's
+        # address, picked here), so they start side by side; the proxy is made once both ends run.
+        self._proxy_listen = f"{LOOPBACK}:{free_port()}"
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="env-up") as pool:
+            started = [
+                pool.submit(self._start_toxiproxy),
+                pool.submit(self.start_memorykernel, release),
+            ]
+            self._start_consumer(consumer)
+        for future in started:
+            future.result()
         assert self._toxiproxy is not None
         self._proxy_listen = self._toxiproxy.ensure_proxy(
-            self._proxy_name, f"{LOOPBACK}:{free_port()}", self.memorykernel_upstream()
+            self._proxy_name, self._proxy_listen, self.memorykernel_upstream()
         )
-        self._start_consumer(consumer)
         self._save_state()
         return self.endpoints()
 
@@ -92,10 +103,15 @@ class LocalEnvironment(Environment):
 
     def down(self) -> None:
         self.stop_responder()
-        for name in ("assistsupport", "memorykernel", "toxiproxy"):
-            process = self._processes.pop(name, None)
-            if process is not None:
-                process.stop()
+        processes = [
+            process
+            for name in ("assistsupport", "memorykernel", "toxiproxy")
+            if (process := self._processes.pop(name, None)) is not None
+        ]
+        # Each stop waits for its process to exit: stop them side by side.
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="env-down") as pool:
+            for stopping in [pool.submit(process.stop) for process in processes]:
+                stopping.result()
         if self._external_toxiproxy and self._toxiproxy is not None:
             with contextlib.suppress(Exception):
                 self._toxiproxy.delete_proxy(self._proxy_name)
@@ -123,7 +139,8 @@ class LocalEnvironment(Environment):
             "proxy": self._proxy_name,
             "toxiproxy_url": self._toxiproxy.api_url if self._toxiproxy else "",
         }
-        write_state(self.state_file, os.getpid(), list(self._processes.values()), extra)
+        with self._state_lock:  # up() starts processes on several threads
+            write_state(self.state_file, os.getpid(), list(self._processes.values()), extra)
 
     def _log(self, name: str) -> Path:
         return self._scratch / f"{name}.log"
@@ -267,9 +284,7 @@ class LocalEnvironment(Environment):
             consumer.enrichment,
         ]
         process = _start_retrying_port(
-            lambda: _with_env(
-                env, lambda: start_service("assistsupport", args, self._log("assistsupport"))
-            )
+            lambda: start_service("assistsupport", args, self._log("assistsupport"), env=env)
         )
         self._processes["assistsupport"] = process
         self._consumer_port = int(process.url.rsplit(":", 1)[1])
@@ -312,19 +327,6 @@ class LocalEnvironment(Environment):
         """The Toxiproxy API in front of MemoryKernel."""
         assert self._toxiproxy is not None, "environment is not up"
         return self._toxiproxy
-
-
-def _with_env(env: dict[str, str], action: Callable[[], ManagedProcess]) -> ManagedProcess:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        return action()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _start_retrying_port(start: Callable[[], ManagedProcess]) -> ManagedProcess:

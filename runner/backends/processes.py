@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,17 @@ class ManagedProcess:
 
 
 def start_service(
-    name: str, args: list[str], log_path: Path, *, ready_timeout_s: float = 10.0
+    name: str,
+    args: list[str],
+    log_path: Path,
+    *,
+    ready_timeout_s: float = 10.0,
+    env: Mapping[str, str] | None = None,
 ) -> ManagedProcess:
-    """Start `python -m runner serve ...` (or any argv) and wait for its `listening on URL` line."""
+    """Start `python -m runner serve ...` (or any argv) and wait for its `listening on URL` line.
+
+    `env` is added to this process's environment for the child only.
+    """
     argv = (
         [sys.executable, "-m", "runner", "serve", *args]
         if args and not args[0].startswith("/")
@@ -89,6 +98,7 @@ def start_service(
             stderr=log_file,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # our own cleanup decides when it ends, not the terminal's ^C
+            env={**os.environ, **env} if env is not None else None,
         )
     except OSError as exc:
         raise EnvironmentProblem(f"cannot start {name} ({argv[0]}): {exc}") from exc
