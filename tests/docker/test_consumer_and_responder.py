@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import select
+import subprocess
+import sys
+from pathlib import Path
+
 import docker
 import httpx
 import pytest
@@ -9,12 +15,15 @@ import pytest
 from runner.backends.base import PROXY_NAME, ConsumerSettings
 from runner.backends.compose import ComposeEnvironment
 from runner.backends.docker_client import LABEL_ROLE, LABEL_RUN_ID
-from runner.errors import DefinitionError
+from runner.errors import DefinitionError, EnvironmentProblem
+from runner.images import BuildReport
 from runner.pins import Pin, default_pin_path, load_pin
-from tests.docker.conftest import OTHER_RELEASE
-from tests.docker.helpers import draft, preflight, wait_for_preflight
+from tests.docker.conftest import OTHER_RELEASE, RELEASE, new_environment
+from tests.docker.helpers import draft, labelled, preflight, wait_for_preflight
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_restart_consumer_with_other_settings(
@@ -75,3 +84,47 @@ def test_responder_in_front_of_memorykernel(
 def test_responder_rejects_a_bad_mode_before_starting(compose_env: ComposeEnvironment) -> None:
     with pytest.raises(DefinitionError):
         compose_env.start_responder("no-such-mode")
+
+
+def test_consumer_of_ones_own_reaches_memorykernel_through_the_published_proxy(
+    docker_client: docker.DockerClient,
+    reference_images: BuildReport,
+    run_id: str,
+    pin: Pin,
+    http: httpx.Client,
+) -> None:
+    assert pin.source is not None
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "runner", "serve", "assistsupport", "--pin", str(pin.source),
+         "--host", "127.0.0.1", "--port", "0"],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert consumer.stdout is not None
+        ready, _, _ = select.select([consumer.stdout], [], [], 60.0)
+        assert ready, "the consumer printed no ready line in 60 s"
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", consumer.stdout.readline())
+        assert match is not None
+        consumer_url = match.group(1)
+
+        env = new_environment(run_id, consumer_url=consumer_url)
+        try:
+            endpoints = env.up(RELEASE, ConsumerSettings(pin=pin))
+            assert endpoints.consumer_url == consumer_url
+            status = wait_for_preflight(http, consumer_url, "ready")
+            assert status["base_url"] == f"http://{endpoints.proxy_listen}"
+            roles = {row.name for row in env.status()}
+            assert roles == {"memorykernel", "toxiproxy"}
+
+            env.stop_memorykernel()
+            assert draft(http, consumer_url)["enrichment"]["fallback_reason"] == "offline"
+            with pytest.raises(EnvironmentProblem, match="not started by mkdrill"):
+                env.restart_consumer(ConsumerSettings(pin=pin, ask_body="shipped"))
+        finally:
+            env.down()
+        assert labelled(docker_client, run_id) == []
+    finally:
+        consumer.terminate()
+        consumer.wait(timeout=30)
+        if consumer.stdout is not None:
+            consumer.stdout.close()
