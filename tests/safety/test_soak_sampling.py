@@ -1,27 +1,18 @@
-"""The pure parts of scripts/soak.py: process roles, fits, growth rules, per-run and cross-run verdicts."""
+"""The pure parts of the soak (scripts/soak_analysis.py): process roles, fits, growth rules, per-run and cross-run verdicts."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import json
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SOAK_PATH = Path(__file__).resolve().parents[2] / "scripts" / "soak.py"
-
-
-def load_soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak", SOAK_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-soak = load_soak()
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+sys.path.insert(0, str(SCRIPTS))  # the scripts import each other as top-level modules
+soak = importlib.import_module("soak_analysis")
+soak_cli = importlib.import_module("soak")
 LIMITS = soak.Thresholds()
 
 
@@ -252,6 +243,55 @@ def test_iteration_table_marks_flagged_growth() -> None:
 
 def test_arguments_must_be_positive() -> None:
     with pytest.raises(SystemExit):
-        soak.parse_args(["--minutes", "0"])
-    args = soak.parse_args(["--minutes", "1", "--drills", "disabled,hang", "--out", "x"])
+        soak_cli.parse_args(["--minutes", "0"])
+    args = soak_cli.parse_args(["--minutes", "1", "--drills", "disabled,hang", "--out", "x"])
     assert args.drills == "disabled,hang" and args.out.is_absolute()
+
+
+# The whole soak --------------------------------------------------------------------------------
+
+
+def run_of(index: int, late_fds: float, peak_fds: float, interrupted: bool = False) -> object:
+    """A run whose toxiproxy settles at `late_fds` descriptors and once peaks at `peak_fds`."""
+    start = index * 360.0
+    samples = [sample("toxiproxy", start + t * 2.0, pid=index, fds=late_fds) for t in range(24)]
+    samples[5] = sample("toxiproxy", start + 10.0, pid=index, fds=peak_fds)
+    return soak.Iteration(
+        index=index,
+        exit_code=130 if interrupted else 0,
+        interrupted=interrupted,
+        started_s=start,
+        duration_s=48.0,
+        drills={"passed": 24},
+        leftover_processes=[],
+        leftover_state_files=[],
+        peaks=soak.peaks(samples),
+        within=soak.within_run(samples, LIMITS),
+        samples=samples,
+    )
+
+
+def test_judge_flags_rising_late_levels_not_rising_connection_peaks() -> None:
+    bursty = [run_of(i, late_fds=8, peak_fds=60 + 6 * i) for i in range(6)]
+    verdict = soak.judge(bursty, LIMITS)
+    assert verdict.peaks["toxiproxy"]["fds"].slope_per_hour > 0
+    assert verdict.findings == []
+    leaking = [run_of(i, late_fds=8 + 3 * i, peak_fds=60) for i in range(6)]
+    verdict = soak.judge(leaking, LIMITS)
+    assert verdict.findings == ["toxiproxy fds: 8 → 23 across runs (+30.00/h)"]
+    assert "GROWTH" in soak.format_verdict(verdict)
+
+
+def test_judge_leaves_an_interrupted_run_out_of_the_trends() -> None:
+    runs_ = [run_of(i, late_fds=8, peak_fds=20) for i in range(3)]
+    runs_.append(run_of(3, late_fds=40, peak_fds=40, interrupted=True))
+    verdict = soak.judge(runs_, LIMITS)
+    assert verdict.runs == 3 and verdict.findings == []
+    assert verdict.levels["toxiproxy"]["fds"].end == 8
+
+
+def test_soak_json_iterations_read_back_the_same() -> None:
+    original = run_of(2, late_fds=9, peak_fds=30)
+    data = json.loads(json.dumps(soak.iteration_json(original)))
+    again = soak.iteration_from_json(data, LIMITS)
+    assert again == original
