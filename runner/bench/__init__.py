@@ -1,1 +1,1 @@
-"""Benchmarks run by hand (`python -m runner.bench.<name>`), never by the test suite."""
+"""Benchmarks: `mkdrill bench` runs them all (runner.bench.run); never part of the test suite."""

@@ -43,6 +43,7 @@ from runner.plan import RunRequest, build_plan, new_run_id
 from runner.progress import Progress
 from runner.record import Verdict
 from runner.run_command import probe_factory
+from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class AttachedEnvironment(Environment):
     def __init__(self, endpoints: Endpoints, release: str = ATTACHED_RELEASE) -> None:
         self._endpoints = endpoints
         self._release = release
-        self._http = httpx.Client(timeout=2.0)
+        self._http = httpx.Client(timeout=2.0, verify=shared_ssl_context())
 
     def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
         if release != self._release:
