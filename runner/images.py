@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -278,7 +279,7 @@ def download_wheels(
         "--dest", str(dest),
         "--requirement", str(requirements_file),
     ]  # fmt: skip
-    base = ["python3", "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
+    base = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
     offline = subprocess.run(
         [*base, "--no-index", "--find-links", str(dest), *target],
         capture_output=True, text=True, check=False, timeout=120,
