@@ -43,8 +43,9 @@ def build(
 ) -> None:
     """Build memorykernel:<release>, mkdrill-assistsupport, mkdrill-toxiproxy and mkdrill-runtime."""
     from runner.backends.docker_client import connect
-    from runner.images import build_reference_images
+    from runner.images import build_reference_images, check_releases
 
+    check_releases(release)  # bad input is exit 2 before anything is touched
     client = connect()
     try:
         report = build_reference_images(

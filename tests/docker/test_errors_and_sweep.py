@@ -52,6 +52,21 @@ def test_unreachable_docker_from_the_command_line(tmp_path: Path) -> None:
     assert lines[0].startswith(f"mkdrill: Docker engine not reachable at {UNREACHABLE}: ")
 
 
+def test_images_build_on_unreachable_docker_and_with_an_unknown_release(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": UNREACHABLE}
+    for arguments, code, start in (
+        (["--offline-base"], 3, f"mkdrill: Docker engine not reachable at {UNREACHABLE}: "),
+        (["--release", "v9.9.9"], 2, "mkdrill: --release v9.9.9: no reference MemoryKernel"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "runner", "images", "build", *arguments],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == code, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(start), result.stderr
+
+
 def test_missing_image_names_the_tag_and_the_build_command(
     docker_client: docker.DockerClient, reference_images: BuildReport, run_id: str, pin: Pin
 ) -> None:
