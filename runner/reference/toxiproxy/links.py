@@ -193,6 +193,10 @@ class _SideProtocol(asyncio.Protocol):
         self.side = side
         self.reading: Link | None = None
         self.writing: Link | None = None
+        # Bytes that arrive before the link exists: pause_reading() in connection_made() does not
+        # hold on CPython < 3.11.4 (Debian bookworm ships 3.11.2), so the first bytes can come early.
+        self.early: list[bytes] = []
+        self.early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.connection.side_made(self.side, cast(asyncio.Transport, transport))
@@ -200,10 +204,13 @@ class _SideProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.reading is not None:
             self.reading.feed(data)
+        else:
+            self.early.append(data)
 
     def eof_received(self) -> bool:
         if self.reading is None:
-            return False
+            self.early_eof = True
+            return True
         self.reading.feed_eof()
         return True  # keep the socket open: the other direction may still be writing to it
 
@@ -293,6 +300,12 @@ class Connection:
         self.links = {Direction.UPSTREAM: up, Direction.DOWNSTREAM: down}
         self.client_protocol.reading, self.client_protocol.writing = up, down
         self.upstream_protocol.reading, self.upstream_protocol.writing = down, up
+        for protocol, link in ((self.client_protocol, up), (self.upstream_protocol, down)):
+            early, protocol.early = protocol.early, []
+            for data in early:
+                link.feed(data)
+            if protocol.early_eof:
+                link.feed_eof()
 
     # toxics ---------------------------------------------------------------------------------------
 
