@@ -14,6 +14,7 @@ A third column, `mkdrill run DRILL` with its own environment, shows what a user'
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -337,6 +338,17 @@ def run_mkdrill_own(drill: LatencyDrill, workdir: Path, index: int) -> PeerRun:
 # -- the alternation -----------------------------------------------------------------------------
 
 
+def require_chaos_toolkit() -> None:
+    """The peer's pieces, checked before anything starts: a failed `chaos run` says little."""
+    console_script("chaos")
+    for module, package in (("chaostoxi", "chaostoolkit-toxiproxy"), ("jsonpath2", "jsonpath2")):
+        if importlib.util.find_spec(module) is None:
+            raise EnvironmentProblem(
+                f"{package} is not installed (the Chaos Toolkit experiment needs it); "
+                "pip install -e '.[dev]'"
+            )
+
+
 @dataclass
 class PeerRuns:
     """Every run of the peer benchmark, in the order they ran."""
@@ -355,6 +367,7 @@ def run_peers(
     progress: Callable[[str], None] = lambda _line: None,
 ) -> PeerRuns:
     """A B A B …: mkdrill (attached) then Chaos Toolkit, `rounds` times; then optionally `mkdrill run`."""
+    require_chaos_toolkit()
     drill = latency_drill()
     runs = PeerRuns(drill)
     toxiproxy = ToxiproxyControl(services.endpoints.toxiproxy_url)
