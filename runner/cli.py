@@ -477,6 +477,17 @@ def bench(
     run_bench(quick, out)
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's usage errors; typer ≥ 0.2x carries its own copy of click besides the public one."""
+    import click
+
+    kinds: list[type[Exception]] = [click.ClickException]
+    bundled = getattr(typer, "exceptions", None)
+    if bundled is not None and hasattr(bundled, "TyperException"):
+        kinds.append(bundled.TyperException)
+    return tuple(kinds)
+
+
 def main() -> None:
     """Console entry: run the app, turning mkdrill errors into one line and an exit code."""
     try:
@@ -491,11 +502,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+    except Exception as exc:
+        if not isinstance(exc, _usage_errors()):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was shown: nothing went wrong
+            sys.exit(0)
+        # A usage error (bad flag or value) is bad input: one line, exit 2.
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        typer.echo(f"mkdrill: {' '.join(str(message).split())}; see --help", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
