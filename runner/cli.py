@@ -508,7 +508,8 @@ def main() -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # the help was shown: nothing went wrong
             sys.exit(0)
         # A usage error (bad flag or value) is bad input: one line, exit 2.
-        message = getattr(exc, "format_message", lambda: str(exc))()
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
         typer.echo(f"mkdrill: {' '.join(str(message).split())}; see --help", err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

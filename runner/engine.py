@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from runner import __version__
-from runner.backends.base import AskBody, ConsumerSettings, EnrichmentMode, Endpoints, Environment
+from runner.backends.base import AskBody, ConsumerSettings, Endpoints, EnrichmentMode, Environment
 from runner.clock import Clock
 from runner.contract import RELEASES
 from runner.drill_run import DrillRun, DrillSettings, consumer_settings_for
