@@ -200,7 +200,25 @@ Fault = Annotated[
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS = ["disabled", "stop", "kill", "pause", "proxy_down", "network_cut", "latency", "hang", "bandwidth", "truncate", "responder", "deploy_release", "consumer_pin", "schema", "future_schema_row", "flapping", "none"]
+FAULT_KINDS = [
+    "disabled",
+    "stop",
+    "kill",
+    "pause",
+    "proxy_down",
+    "network_cut",
+    "latency",
+    "hang",
+    "bandwidth",
+    "truncate",
+    "responder",
+    "deploy_release",
+    "consumer_pin",
+    "schema",
+    "future_schema_row",
+    "flapping",
+    "none",
+]
 
 
 class DuringFault(StrEnum):
