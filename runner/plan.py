@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from typing import cast
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from runner.backends.base import AskBody, EnrichmentMode
 from runner.contract import RELEASES
