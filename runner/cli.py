@@ -22,6 +22,14 @@ serve_app = typer.Typer(help="Run one reference service in the foreground.", no_
 app.add_typer(serve_app, name="serve")
 
 
+@serve_app.callback()
+def serve_callback() -> None:
+    """Run one reference service in the foreground (stops with its runner when started by one)."""
+    from runner.backends.processes import watch_owner
+
+    watch_owner()
+
+
 class AskBody(StrEnum):
     """Which ask body the reference consumer sends (contract §3.4)."""
 

@@ -50,7 +50,7 @@ def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
     if backend == "local":
         from runner.backends.local import LocalEnvironment
 
-        env = LocalEnvironment(state_dir(reports_root), ENV_RUN_ID)
+        env = LocalEnvironment(state_dir(reports_root), ENV_RUN_ID, outlive_owner=True)
     else:
         from runner.backends.compose import ComposeEnvironment
 

@@ -24,7 +24,7 @@ from runner.backends.base import (
     Environment,
     ServiceStatus,
 )
-from runner.backends.processes import ManagedProcess, start_service, write_state
+from runner.backends.processes import OWNER_PID_VAR, ManagedProcess, start_service, write_state
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
 from runner.tls import shared_ssl_context
@@ -46,8 +46,19 @@ class LocalEnvironment(Environment):
 
     kind = "local"
 
-    def __init__(self, state_dir: Path, run_id: str, toxiproxy_url: str | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        run_id: str,
+        toxiproxy_url: str | None = None,
+        *,
+        outlive_owner: bool = False,
+    ) -> None:
+        """`outlive_owner`: the services keep running after this process ends (`mkdrill env up`)."""
         self._state_dir = state_dir
+        # Services of a run watch the runner's pid and stop themselves if it dies (even by SIGKILL),
+        # so a killed runner leaves nothing behind even in the instant before its state file names them.
+        self._child_env = {} if outlive_owner else {OWNER_PID_VAR: str(os.getpid())}
         self._run_id = run_id
         self._scratch = state_dir / run_id
         self._external_toxiproxy = toxiproxy_url
@@ -164,6 +175,7 @@ class LocalEnvironment(Environment):
                 "toxiproxy",
                 ["toxiproxy", "--host", LOOPBACK, "--port", "0"],
                 self._log("toxiproxy"),
+                env=self._child_env,
             )
             self._processes["toxiproxy"] = process
             self._toxiproxy = ToxiproxyControl(process.url)
@@ -210,7 +222,9 @@ class LocalEnvironment(Environment):
             str(self._database_path(database)),
         ]
         process = _start_retrying_port(
-            lambda: start_service("memorykernel", args, self._log("memorykernel"))
+            lambda: start_service(
+                "memorykernel", args, self._log("memorykernel"), env=self._child_env
+            )
         )
         self._processes["memorykernel"] = process
         self._mk_port = int(process.url.rsplit(":", 1)[1])
@@ -284,7 +298,9 @@ class LocalEnvironment(Environment):
             consumer.enrichment,
         ]
         process = _start_retrying_port(
-            lambda: start_service("assistsupport", args, self._log("assistsupport"), env=env)
+            lambda: start_service(
+                "assistsupport", args, self._log("assistsupport"), env={**env, **self._child_env}
+            )
         )
         self._processes["assistsupport"] = process
         self._consumer_port = int(process.url.rsplit(":", 1)[1])

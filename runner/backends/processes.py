@@ -11,6 +11,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from runner.errors import DefinitionError, EnvironmentProblem
 
 log = logging.getLogger(__name__)
 
+OWNER_PID_VAR = "MKDRILL_OWNER_PID"
+OWNER_POLL_S = 0.5
 READY_LINE = re.compile(rb"listening on (http://\S+)")
 EXIT_BAD_INPUT = 2
 
@@ -149,6 +152,22 @@ def _last_log_line(path: Path) -> str:
         if lines:
             return lines[-1].removeprefix("mkdrill: ")
     return ""
+
+
+def watch_owner() -> None:
+    """In a service: if MKDRILL_OWNER_PID names a runner, stop (SIGTERM to self) once it is gone."""
+    owner = os.environ.get(OWNER_PID_VAR, "")
+    if not owner.isdigit():
+        return
+    owner_pid = int(owner)
+
+    def watch() -> None:
+        while pid_alive(owner_pid) and os.getppid() == owner_pid:
+            time.sleep(OWNER_POLL_S)
+        log.info("owner %s is gone; stopping", owner_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
 # State files let `mkdrill env reset` (or the next run) sweep what a killed runner left behind.

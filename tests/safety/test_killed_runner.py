@@ -15,8 +15,8 @@ import pytest
 
 from runner.backends.processes import pid_alive
 
-# Seconds after start: environment start-up, then steady/inject/observe/recover/verify of two drills
-# (offline-stopped ≈ 3 s, version-mismatch-deploy ≈ 3.5 s).
+# Seconds after start: environment start-up, then steady/inject/observe/recover/verify of the drills
+# (offline-stopped ≈ 3 s, version-mismatch-deploy ≈ 3.5 s, flapping ≈ 5 s: longer than the last point).
 KILL_POINTS_S = [
     0.3,
     0.6,
@@ -77,6 +77,7 @@ def test_killed_at_every_phase_then_reset_leaves_nothing(tmp_path: Path) -> None
                 "run",
                 "offline-stopped",
                 "version-mismatch-deploy",
+                "flapping",
                 "--out",
                 str(reports / f"killed-{index}"),
             ],

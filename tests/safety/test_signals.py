@@ -95,7 +95,6 @@ def test_stale_lock_of_a_killed_run_is_taken_over_and_swept(tmp_path: Path) -> N
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=10)
     leftovers = [int(p["pid"]) for p in state["processes"]]  # type: ignore[union-attr]
-    assert any(pid_alive(pid) for pid in leftovers), "a SIGKILLed runner leaves its services behind"
     second = subprocess.run(
         [
             sys.executable,
@@ -114,3 +113,37 @@ def test_stale_lock_of_a_killed_run_is_taken_over_and_swept(tmp_path: Path) -> N
     assert second.returncode == 0, second.stdout + second.stderr
     assert "took over the lock of killed run" in second.stderr
     assert not any(pid_alive(pid) for pid in leftovers)
+
+
+def test_services_of_a_sigkilled_runner_stop_by_themselves(tmp_path: Path) -> None:
+    run = start_run(tmp_path, "flapping", "--out", str(tmp_path / "reports" / "a"))
+    state = wait_for_state(tmp_path / "reports")
+    services = [int(p["pid"]) for p in state["processes"]]  # type: ignore[union-attr]
+    os.kill(run.pid, signal.SIGKILL)
+    run.communicate(timeout=10)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in services):
+        time.sleep(0.1)
+    assert not any(pid_alive(pid) for pid in services), "services outlived their killed runner"
+
+
+def test_env_up_services_outlive_the_command(tmp_path: Path) -> None:
+    up = subprocess.run(
+        [sys.executable, "-m", "runner", "env", "up"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        state = json.loads((tmp_path / "reports" / ".state" / "env.json").read_text())
+        time.sleep(1.5)  # longer than the owner watch interval
+        assert all(pid_alive(int(p["pid"])) for p in state["processes"])
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "runner", "env", "down"],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+        )
