@@ -17,8 +17,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs more than the rest of start-up
 )
-serve_app = typer.Typer(help="Run one reference service in the foreground.", no_args_is_help=True)
+serve_app = typer.Typer(
+    help="Run one reference service in the foreground.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(serve_app, name="serve")
 
 
@@ -334,7 +337,9 @@ def validate(
 
 
 env_app = typer.Typer(
-    help="Bring a drill environment up or down, show it, or sweep leftovers.", no_args_is_help=True
+    help="Bring a drill environment up or down, show it, or sweep leftovers.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(env_app, name="env")
 BackendOption = Annotated[Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local or compose.")]
@@ -394,7 +399,9 @@ def _register_images() -> None:
 
 _register_images()
 
-report_app = typer.Typer(help="Show a stored run, or compare two runs.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Show a stored run, or compare two runs.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(report_app, name="report")
 RunArgument = Annotated[
     str, typer.Argument(help="A run id under --reports-dir, a run folder, or a report.json path.")

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-images_app = typer.Typer(help="Build the reference Docker images.", no_args_is_help=True)
+images_app = typer.Typer(
+    help="Build the reference Docker images.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @images_app.callback()
