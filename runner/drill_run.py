@@ -36,6 +36,7 @@ TIMEOUT_VAR = "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS"
 CALLS_PER_DRAFT = 3  # health, schema-version, ask: each bounded by the consumer timeout
 LATENCY_MARGIN_MS = 250.0
 RESTORE_GRACE_S = 5.0
+STEADY_RATE_HZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,10 @@ class DrillRun:
         self._phase, self._phase_start = phase, now
         if sampler is not None:
             sampler.phase = phase
+            # Steady state and verify only wait for enriched Drafts in a row: sample them faster.
+            steady = phase in (Phase.STEADY, Phase.VERIFY)
+            rate = self.settings.rate_hz
+            sampler.set_rate(max(rate, STEADY_RATE_HZ) if steady else rate)
         self.on_phase(self.drill.name, phase)
 
     def _close_phase(self) -> None:

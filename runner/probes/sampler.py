@@ -46,6 +46,10 @@ class Sampler:
         self._load_stop: threading.Event | None = None
         self._load_threads: list[threading.Thread] = []
 
+    def set_rate(self, rate_hz: float) -> None:
+        """Change the sampling rate from the next tick on."""
+        self._interval = 1.0 / rate_hz
+
     def start(self) -> None:
         """Begin sampling on a background thread."""
         self._thread = threading.Thread(target=self._run, name="draft-sampler", daemon=True)
