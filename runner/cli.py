@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from runner.commands.options import AskBody, Backend, EnrichmentMode
+from runner.commands.serve import serve_app
 from runner.errors import DrillError
 
 app = typer.Typer(
@@ -19,115 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rendering it with rich costs more than the rest of start-up
 )
-serve_app = typer.Typer(
-    help="Run one reference service in the foreground.", no_args_is_help=True, rich_markup_mode=None
-)
 app.add_typer(serve_app, name="serve")
-
-
-@serve_app.callback()
-def serve_callback() -> None:
-    """Run one reference service in the foreground (stops with its runner when started by one)."""
-    from runner.backends.processes import watch_owner
-
-    watch_owner()
-
-
-class AskBody(StrEnum):
-    """Which ask body the reference consumer sends (contract §3.4)."""
-
-    shipped = "shipped"
-    patched = "patched"
-
-
-class EnrichmentMode(StrEnum):
-    """How the reference consumer treats enrichment: AssistSupport's fallback, or a blocking defect."""
-
-    fallback = "fallback"
-    blocking = "blocking"
-
-
-Host = Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")]
-
-
-@serve_app.command("memorykernel")
-def serve_memorykernel(
-    release: Annotated[str, typer.Option(help="MemoryKernel release tag: v0.3.2 or v0.4.0.")],
-    db: Annotated[Path, typer.Option(help="SQLite database file.")],
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 4010,
-) -> None:
-    """Serve the MemoryKernel HTTP contract of one release (reference implementation)."""
-    from runner.reference import memorykernel
-
-    memorykernel.serve(release=release, host=host, port=port, db=db)
-
-
-@serve_app.command("assistsupport")
-def serve_assistsupport(
-    pin: Annotated[
-        Path, typer.Option(help="AssistSupport pin file (memorykernel-integration-pin.json).")
-    ],
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 4020,
-    ask_body: Annotated[
-        AskBody,
-        typer.Option(help="shipped: AssistSupport's body (no as_of); patched: adds as_of null."),
-    ] = AskBody.patched,
-    enrichment: Annotated[
-        EnrichmentMode,
-        typer.Option(
-            help="fallback (AssistSupport) or blocking (a defect, for proving drills fail)."
-        ),
-    ] = EnrichmentMode.fallback,
-) -> None:
-    """Serve the reference AssistSupport Draft consumer."""
-    from runner.reference import assistsupport
-
-    assistsupport.serve(
-        pin=pin, host=host, port=port, ask_body=ask_body.value, enrichment=enrichment.value
-    )
-
-
-@serve_app.command("toxiproxy")
-def serve_toxiproxy(
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API port.")] = 8474,
-    config: Annotated[
-        Path | None, typer.Option(help="JSON file of proxies to create at start.")
-    ] = None,
-) -> None:
-    """Serve the embedded Toxiproxy-compatible API and proxies."""
-    from runner.reference import toxiproxy
-
-    toxiproxy.serve(host=host, port=port, config=config)
-
-
-@serve_app.command("responder")
-def serve_responder(
-    mode: Annotated[
-        str,
-        typer.Option(
-            help="MODE or MODE@/route, comma-separated: junk-page, wrong-shape, degraded, empty-context, status:NNN, typed:CODE, hang, truncate, passthrough."
-        ),
-    ],
-    upstream: Annotated[
-        str | None, typer.Option(help="MemoryKernel base URL to forward to.")
-    ] = None,
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
-) -> None:
-    """Serve the HTTP fault responder that drills put in front of MemoryKernel."""
-    from runner.faults.responder import serve_responder as serve
-
-    serve(upstream, mode, host, port)
-
-
-class Backend(StrEnum):
-    """Where drills run."""
-
-    local = "local"
-    compose = "compose"
 
 
 DEFAULT_REPORTS = Path("reports")

@@ -90,7 +90,6 @@ class DrillRun:
         self._assertions: list[Assertion] = []
         self._ttr: TimeToRestore | None = None
         self._window: FaultWindow | None = None
-        self._skip_reason = ""
         self.interrupted = False
         self._deferred: Callable[[list[Sample]], list[Assertion]] | None = None
 
@@ -166,8 +165,7 @@ class DrillRun:
                 Phase.STEADY, self._samples(sampler), self.settings.steady_needed, steady_ok
             )
         )
-        if not steady_ok:
-            self._skip_reason = "steady state never enriched; fault not injected"
+        if not steady_ok:  # the failed steady assertion says why; nothing is injected
             return
         self._enter(Phase.INJECT, sampler)
         fault_start = self.clock.now()
