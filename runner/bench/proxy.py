@@ -28,6 +28,7 @@ from tabulate import tabulate
 
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server, start_toxiproxy
+from runner.reference.toxiproxy.addresses import split_host_port
 
 MESSAGE_SIZE = 1024
 ECHO_MODE = b"E"
@@ -164,13 +165,8 @@ def real_server() -> Iterator[tuple[str, str]]:
 # -- measurements ----------------------------------------------------------------------------------
 
 
-def _address(host_port: str) -> tuple[str, int]:
-    host, _, port = host_port.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 def _connect(host_port: str) -> socket.socket:
-    sock = socket.create_connection(_address(host_port), timeout=IO_TIMEOUT_S)
+    sock = socket.create_connection(split_host_port(host_port), timeout=IO_TIMEOUT_S)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -263,7 +259,7 @@ def bulk_throughput(host_port: str, size: int) -> float:
 
 def concurrent_errors(host_port: str, connections: int, exchanges: int) -> int:
     """How many of `connections` concurrent connections failed `exchanges` round trips each."""
-    host, port = _address(host_port)
+    host, port = split_host_port(host_port)
 
     async def one(index: int) -> bool:
         payload = index.to_bytes(4, "big") * (MESSAGE_SIZE // 4)
