@@ -16,6 +16,7 @@ from runner.evaluate import fault_assertions, restore_assertion, steady_assertio
 from runner.faults.catalog import FaultContext, describe, inject
 from runner.loader import LoadedDrill
 from runner.probes.draft import Probe
+from runner.probes.loadgen import LoadGenerator
 from runner.probes.sampler import Sampler, TimedSample
 from runner.record import (
     Assertion,
@@ -37,6 +38,7 @@ CALLS_PER_DRAFT = 3  # health, schema-version, ask: each bounded by the consumer
 LATENCY_MARGIN_MS = 250.0
 RESTORE_GRACE_S = 5.0
 STEADY_RATE_HZ = 100.0
+LOAD_START_DEADLINE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class DrillRun:
         settings: DrillSettings,
         on_phase: PhaseListener,
         watch_preflight: bool = True,
+        load_url: str | None = None,
     ) -> None:
         self.loaded = loaded
         self.drill = loaded.drill
@@ -82,6 +85,7 @@ class DrillRun:
         self.settings = settings
         self.on_phase = on_phase
         self._watch_preflight = watch_preflight
+        self._load_url = load_url
         self.bound_ms = latency_bound_ms(loaded, settings)
         self._probe_factory = probe_factory
         self._phases: list[PhaseSpan] = []
@@ -158,6 +162,14 @@ class DrillRun:
             undo.callback(self.ctx.env.set_consumer_env, {TIMEOUT_VAR: previous})
 
     def _phases_with_probe(self, sampler: Sampler, undo: contextlib.ExitStack) -> None:
+        load = None
+        if (
+            self.settings.load_workers and self._load_url
+        ):  # started now, drafting from the window on
+            load = LoadGenerator(
+                self._load_url, self.settings.load_workers, self.bound_ms / 1000 + 2.0
+            )
+            undo.callback(load.stop, self.bound_ms / 1000 + 5.0)
         self._enter(Phase.STEADY, sampler)
         steady_ok = self._await_enriched(sampler, Phase.STEADY)
         self._assertions.append(
@@ -167,20 +179,21 @@ class DrillRun:
         )
         if not steady_ok:  # the failed steady assertion says why; nothing is injected
             return
+        if load is not None:
+            load.wait_ready(LOAD_START_DEADLINE_S)
         self._enter(Phase.INJECT, sampler)
         fault_start = self.clock.now()
         remove_fault = inject(self.drill.fault, self.ctx)
         undo.callback(remove_fault)
         self._enter(Phase.OBSERVE, sampler)
         observe_start = self.clock.now()
-        if self.settings.load_workers:
-            undo.callback(sampler.stop_load)
-            sampler.start_load(
-                self.settings.load_workers, lambda: self._probe_factory(self.bound_ms / 1000 + 2.0)
-            )
+        if load is not None:
+            load.go()
         self.clock.sleep(self.drill.window_s)
         window = self.clock.now() - observe_start
-        sampler.stop_load()  # the load covers the fault window, not the restore it would slow down
+        if load is not None:  # the load covers the fault window, not the restore it would slow down
+            for started, outcome in load.stop(self.bound_ms / 1000 + 5.0):
+                sampler.record(started, Phase.OBSERVE, outcome)
         self._enter(Phase.RECOVER, sampler)
         recover_start = self.clock.now()
         self._window = FaultWindow(

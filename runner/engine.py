@@ -123,6 +123,7 @@ class Engine:
         probe_factory: Callable[[Endpoints, float], Probe] | None = None,
         seed: Callable[[str], None] | None = None,
         watch_preflight: bool = True,
+        load_url: str | None = None,
     ) -> None:
         self.plan = plan
         self.env = env
@@ -133,6 +134,7 @@ class Engine:
         )
         self._seed = seed
         self._watch_preflight = watch_preflight
+        self._load_url = load_url
         self._results: list[DrillResult] = []
         self._started_at = clock.utc_iso()
         self.last_record: RunRecord | None = None
@@ -234,6 +236,7 @@ class Engine:
                 plan.drill_settings,
                 self.listener.phase_changed,
                 watch_preflight=self._watch_preflight,
+                load_url=self._load_url or f"{endpoints.consumer_url}/v1/draft",
             )
             result = drill_run.run(self.clock.utc_iso())
             self._results.append(result)

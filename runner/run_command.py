@@ -150,6 +150,7 @@ def execute(
             probe_factory=probe_factory(probe_url, probe_command),
             seed=seed_policy,
             watch_preflight=not (probe_url or probe_command),
+            load_url=probe_url,
         )
         try:
             with interrupts_raise(run_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -43,8 +43,6 @@ class Sampler:
         self.phase = Phase.PREPARE
         self._new_sample = threading.Condition(self._lock)
         self._paused = threading.Event()
-        self._load_stop: threading.Event | None = None
-        self._load_threads: list[threading.Thread] = []
 
     def set_rate(self, rate_hz: float) -> None:
         """Change the sampling rate from the next tick on."""
@@ -92,43 +90,11 @@ class Sampler:
                 self._samples.append(TimedSample(*started_phase, outcome))
             self._new_sample.notify_all()
 
-    def start_load(self, workers: int, make_probe: Callable[[], Probe]) -> None:
-        """Add `workers` closed-loop Drafters (each drafts again as soon as it is answered) until stop_load.
-
-        Each worker has its own probe (its own connections), as each user of the Draft flow would.
-        """
-        stop = self._load_stop = threading.Event()
-        self._load_threads = [
-            threading.Thread(
-                target=self._load_loop,
-                args=(stop, make_probe()),
-                name=f"draft-load-{i}",
-                daemon=True,
-            )
-            for i in range(workers)
-        ]
-        for thread in self._load_threads:
-            thread.start()
-
-    def _load_loop(self, stop: threading.Event, probe: Probe) -> None:
-        try:
-            while not stop.is_set() and not self._stop.is_set():
-                started, phase = self._clock.now(), self.phase
-                outcome = probe.draft()
-                with self._new_sample:
-                    self._samples.append(TimedSample(started, phase, outcome))
-                    self._new_sample.notify_all()
-        finally:
-            probe.close()
-
-    def stop_load(self, timeout_s: float = 10.0) -> None:
-        """Stop the load workers and wait for their last Drafts."""
-        stop, self._load_stop = self._load_stop, None
-        if stop is None:
-            return
-        stop.set()
-        for thread in self._load_threads:
-            thread.join(timeout=timeout_s)
+    def record(self, started: float, phase: Phase, outcome: DraftOutcome) -> None:
+        """Add a Draft made elsewhere (the load generator) to the samples."""
+        with self._new_sample:
+            self._samples.append(TimedSample(started, phase, outcome))
+            self._new_sample.notify_all()
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
