@@ -88,12 +88,13 @@ class LoadGenerator:
 
 
 def _worker(draft_url: str, threads: int, timeout_s: float) -> None:
+    go = threading.Event()
     stop = threading.Event()
     lock = threading.Lock()
     lines: list[str] = []
 
-    def loop() -> None:
-        probe = HttpDraftProbe(draft_url, timeout_s)
+    def loop(probe: HttpDraftProbe) -> None:
+        go.wait()
         try:
             while not stop.is_set():
                 started = time.monotonic()
@@ -103,14 +104,20 @@ def _worker(draft_url: str, threads: int, timeout_s: float) -> None:
         finally:
             probe.close()
 
+    # Clients and threads exist before `ready`, so drafting starts the moment `go` arrives.
+    workers = [
+        threading.Thread(target=loop, args=(HttpDraftProbe(draft_url, timeout_s),), daemon=True)
+        for _ in range(threads)
+    ]
+    for thread in workers:
+        thread.start()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     if sys.stdin.readline().strip() != "go":  # closed before the window opened
-        return
-    workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
-    for thread in workers:
-        thread.start()
-    sys.stdin.read()  # the runner closes stdin to stop the load
+        stop.set()
+    go.set()
+    if not stop.is_set():
+        sys.stdin.read()  # the runner closes stdin to stop the load
     stop.set()
     for thread in workers:
         thread.join(timeout=timeout_s + 1.0)

