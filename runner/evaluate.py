@@ -5,17 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from runner.percentile import percentile
 from runner.record import Assertion, LatencyStats, Phase, PhaseSummary, Sample, TimeToRestore
 from runner.spec import Drill, DuringFault
 
 MIN_RATE_HZ = 20.0
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of a non-empty sequence."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def latency_stats(samples: Sequence[Sample]) -> LatencyStats | None:
@@ -24,8 +18,8 @@ def latency_stats(samples: Sequence[Sample]) -> LatencyStats | None:
         return None
     values = [s.latency_ms for s in samples]
     return LatencyStats(
-        p50_ms=round(percentile(values, 50), 3),
-        p95_ms=round(percentile(values, 95), 3),
+        p50_ms=round(percentile(values, 0.50), 3),
+        p95_ms=round(percentile(values, 0.95), 3),
         max_ms=round(max(values), 3),
     )
 

@@ -28,6 +28,7 @@ from tabulate import tabulate
 
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server, start_toxiproxy
+from runner.percentile import percentile
 from runner.reference.toxiproxy.addresses import split_host_port
 
 MESSAGE_SIZE = 1024
@@ -231,12 +232,6 @@ def paired_round_trips(
                 proxied_ms.append(_exchange(proxied_sock, payload))
                 direct_ms.append(_exchange(direct_sock, payload))
     return direct_ms, proxied_ms
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 def bulk_throughput(host_port: str, size: int) -> float:

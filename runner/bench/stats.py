@@ -7,6 +7,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from runner.percentile import percentile
+
+__all__ = ["percentile"]
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -48,17 +52,6 @@ def figure(values: Sequence[float], unit: str) -> Figure:
         unit=unit,
         values=tuple(values),
     )
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (p95 of 20 values is the 19th smallest); ValueError when empty."""
-    if not values:
-        raise ValueError("percentile of no values")
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"percentile fraction must be within 0..1 (got {fraction})")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:

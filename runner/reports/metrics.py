@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from runner.percentile import percentile as nearest_rank
 from runner.record import DrillResult, Phase, PhaseSummary, Sample
 from runner.reports.palette import ENRICHED, NOT_ANSWERED
 
@@ -14,11 +14,7 @@ FAULT_PHASES = frozenset({Phase.INJECT, Phase.OBSERVE})
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
     """Nearest-rank percentile (`fraction` in 0..1) of `values`, None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
+    return nearest_rank(values, fraction) if values else None
 
 
 def fault_samples(drill: DrillResult) -> list[Sample]:
