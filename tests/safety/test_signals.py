@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.backends.processes import pid_alive
+from tests.engine.conftest import mkdrill
 
 DEADLINE_S = 60.0
 
@@ -64,20 +65,8 @@ def test_second_run_on_the_same_environment_is_refused(tmp_path: Path) -> None:
     first = start_run(tmp_path, "flapping", "--out", str(tmp_path / "reports" / "a"))
     try:
         wait_for_state(tmp_path / "reports")
-        second = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "runner",
-                "run",
-                "disabled",
-                "--out",
-                str(tmp_path / "reports" / "b"),
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        second = mkdrill(
+            "run", "disabled", "--out", str(tmp_path / "reports" / "b"), cwd=tmp_path, timeout=60
         )
         assert second.returncode == 3
         assert (
@@ -95,20 +84,8 @@ def test_stale_lock_of_a_killed_run_is_taken_over_and_swept(tmp_path: Path) -> N
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=10)
     leftovers = [int(p["pid"]) for p in state["processes"]]  # type: ignore[union-attr]
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "run",
-            "disabled",
-            "--out",
-            str(tmp_path / "reports" / "b"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    second = mkdrill(
+        "run", "disabled", "--out", str(tmp_path / "reports" / "b"), cwd=tmp_path, timeout=120
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "took over the lock of killed run" in second.stderr
