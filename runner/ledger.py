@@ -381,7 +381,7 @@ class Ledger:
             "finished_at": _normalise_time(record.finished_at),
             "suite": record.suite,
             "backend": record.backend,
-            "toxiproxy": record.toxiproxy,
+            "toxiproxy": redactor.redact_text(record.toxiproxy),
             "verdict": record.verdict.value,
             "reason": redactor.redact_text(record.reason),
             "pin_key": values["pin_key"],

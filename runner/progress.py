@@ -8,6 +8,7 @@ from typing import TextIO
 
 from runner.backends.base import Endpoints
 from runner.record import DrillResult, Phase, RunRecord, Verdict
+from runner.reports.redact import mask_url_credentials
 
 MARKS = {
     Verdict.PASSED: "PASS",
@@ -57,7 +58,7 @@ class Progress:
 
     def environment_ready(self, endpoints: Endpoints, toxiproxy_kind: str) -> None:
         self.stream.write(
-            f"environment up: toxiproxy {toxiproxy_kind} at {endpoints.toxiproxy_url} "
+            f"environment up: toxiproxy {toxiproxy_kind} at {mask_url_credentials(endpoints.toxiproxy_url)} "
             f"(MemoryKernel via proxy at http://{endpoints.proxy_listen}), consumer {endpoints.consumer_url}, "
             f"memorykernel {endpoints.memorykernel_url}\n"
         )

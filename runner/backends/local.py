@@ -27,6 +27,7 @@ from runner.backends.base import (
 from runner.backends.processes import OWNER_PID_VAR, ManagedProcess, start_service, write_state
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
+from runner.reports.redact import mask_url_credentials
 from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
@@ -159,9 +160,7 @@ class LocalEnvironment(Environment):
     def _start_toxiproxy(self) -> None:
         if self._external_toxiproxy:
             self._toxiproxy = ToxiproxyControl(self._external_toxiproxy)
-            self._toxiproxy_kind = (
-                f"external {self._external_toxiproxy} ({self._toxiproxy.version()})"
-            )
+            self._toxiproxy_kind = f"external {mask_url_credentials(self._external_toxiproxy)} ({self._toxiproxy.version()})"
             return
         binary = find_toxiproxy_server()
         if binary:

@@ -1,10 +1,11 @@
-"""Secret redaction: values of secret-looking settings never reach a report."""
+"""Secret redaction: values of secret-looking settings, and credentials in URLs, never reach a report."""
 
 from __future__ import annotations
 
 import html
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,6 +16,25 @@ MIN_SECRET_LENGTH = 4
 _NOT_SECRET = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null"})
 # Free-form mappings live outside the samples; samples are typed and carry no named settings.
 _SKIP_KEYS_WHEN_COLLECTING = frozenset({"samples"})
+# `scheme://user:password@host`: the user-info part is a credential wherever it appears.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#@\"'<>]+)@")
+
+
+def url_credentials(text: str) -> set[str]:
+    """The user-info parts (`user:password`, and the password alone) of every URL in `text`."""
+    found: set[str] = set()
+    for match in _URL_USERINFO.finditer(text):
+        userinfo = match.group("userinfo")
+        found.add(userinfo)
+        _user, colon, password = userinfo.partition(":")
+        if colon and password:
+            found.add(password)
+    return found
+
+
+def mask_url_credentials(text: str) -> str:
+    """`http://user:pw@host` → `http://***@host`, for every URL in `text`."""
+    return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
 
 
 def looks_secret(name: str) -> bool:
@@ -51,10 +71,13 @@ def collect_secret_values(data: Any) -> set[str]:
                     continue
                 if isinstance(key, str) and looks_secret(key) and isinstance(value, str):
                     found.add(value)
+                elif isinstance(value, str):
+                    found |= url_credentials(value)
                 elif isinstance(value, Mapping | list):
                     stack.append(value)
         elif isinstance(item, list):
             stack.extend(x for x in item if isinstance(x, Mapping | list))
+            found.update(c for x in item if isinstance(x, str) for c in url_credentials(x))
     return found
 
 
@@ -75,21 +98,22 @@ class Redactor:
         """Secrets of the process environment plus those stored under secret keys inside `data`."""
         env = os.environ if environ is None else environ
         from_env = {value for name, value in env.items() if looks_secret(name)}
-        return cls(from_env | collect_secret_values(data))
+        in_env_urls = {c for value in env.values() for c in url_credentials(value)}
+        return cls(from_env | in_env_urls | collect_secret_values(data))
 
     def __bool__(self) -> bool:
         return bool(self._values)
 
     def occurs_in(self, text: str) -> bool:
-        """True when any secret (in any escaped spelling) appears in `text`."""
-        return any(form in text for form in self._forms)
+        """True when any secret (in any escaped spelling) or URL credential appears in `text`."""
+        return any(form in text for form in self._forms) or bool(_URL_USERINFO.search(text))
 
     def redact_text(self, text: str) -> str:
-        """Replace every secret, raw or escaped, with the mask."""
+        """Replace every secret, raw or escaped, and every URL's credentials with the mask."""
         for form in self._forms:
             if form in text:
                 text = text.replace(form, MASK)
-        return text
+        return mask_url_credentials(text)
 
     def redact_data(self, data: Any) -> Any:
         """A copy of JSON-like `data` with secrets masked in every string, keys included."""
@@ -108,4 +132,4 @@ class Redactor:
         for secret in self._values:
             if secret in value:
                 value = value.replace(secret, MASK)
-        return value
+        return mask_url_credentials(value)

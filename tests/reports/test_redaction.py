@@ -100,3 +100,38 @@ def test_flag_like_values_are_not_masked() -> None:
 def test_longer_secret_masked_whole() -> None:
     redactor = Redactor(["abcd", "abcdefgh"])
     assert redactor.redact_text("x abcdefgh y abcd") == f"x {MASK} y {MASK}"
+
+
+URL_PASSWORD = "pw-9f&x!"  # `&` is escaped by the HTML and XML writers
+CREDENTIAL_URL = f"http://ops:{URL_PASSWORD}@toxiproxy.internal:8474"
+
+
+def test_credentials_in_a_url_reach_no_artifact(tmp_path: Path) -> None:
+    samples = make_samples(count=60, error=f"connect to {CREDENTIAL_URL}/proxies failed")
+    drill = make_drill(
+        "mk-url", Verdict.FAILED, samples=samples, failed_assertion=("up", CREDENTIAL_URL)
+    )
+    record = make_record([drill], settings={"toxiproxy": CREDENTIAL_URL}).model_copy(
+        update={"toxiproxy": f"external {CREDENTIAL_URL} (2.12.0)", "reason": CREDENTIAL_URL}
+    )
+    paths = write_reports(record, tmp_path / "run", environ={})
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.record_run(record, tmp_path / "run")
+    forms = {URL_PASSWORD, html.escape(URL_PASSWORD), json.dumps(URL_PASSWORD)[1:-1], "ops:"}
+    for path in [*paths, tmp_path / "ledger.sqlite3"]:
+        data = path.read_bytes()
+        for form in forms:
+            assert form.encode() not in data, f"{form!r} leaked into {path.name}"
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    assert report["settings"]["toxiproxy"] == f"http://{MASK}@toxiproxy.internal:8474"
+    assert "toxiproxy.internal:8474" in report["toxiproxy"]  # the host stays: only the secret goes
+
+
+def test_url_credentials_masked_in_text_without_knowing_them() -> None:
+    from runner.reports.redact import mask_url_credentials, url_credentials
+
+    text = "a https://tok@h/x b postgres://u:p4ss@db:5432/x c http://plain:80/"
+    assert mask_url_credentials(text) == (
+        f"a https://{MASK}@h/x b postgres://{MASK}@db:5432/x c http://plain:80/"
+    )
+    assert url_credentials(text) == {"tok", "u:p4ss", "p4ss"}
