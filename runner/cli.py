@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from runner.commands.help import spell_out_short_help
 from runner.commands.options import AskBody, Backend, EnrichmentMode
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
@@ -21,6 +22,26 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: rendering it with rich costs more than the rest of start-up
 )
 app.add_typer(serve_app, name="serve")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from runner import __version__
+
+        typer.echo(f"mkdrill {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def mkdrill(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Chaos and rollback drills: the AssistSupport Draft flow must survive every MemoryKernel fault."""
 
 
 DEFAULT_REPORTS = Path("reports")
@@ -383,6 +404,9 @@ def bench(
     from runner.commands.bench import bench as run_bench
 
     run_bench(quick, out)
+
+
+spell_out_short_help(app)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
