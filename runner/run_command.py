@@ -15,6 +15,7 @@ from runner.contract import RELEASES
 from runner.engine import Engine, RunPlan
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
+from runner.outputs import check_output_folder
 from runner.plan import RunRequest, build_plan, new_run_id, pin_from_ledger
 from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
@@ -115,6 +116,10 @@ def execute(
     from runner.ledger import Ledger
 
     run_id = new_run_id()
+    if request.out is not None:
+        check_output_folder(request.out, "--out")
+    else:
+        check_output_folder(request.reports_root, "reports folder")
     ledger_path = request.reports_root / "ledger.sqlite3"
     last_green = None
     if ledger_path.exists():

@@ -29,7 +29,9 @@ def bench(quick: QuickOption = False, out: OutOption = DEFAULT_BENCH_OUT) -> Non
 
     from runner.bench.results import HEADLINE_KEYS, table_rows
     from runner.bench.run import run_bench
+    from runner.outputs import check_output_folder
 
+    check_output_folder(out, "--out")
     doc = run_bench(quick, out, lambda line: typer.echo(line, err=True))
     typer.echo(
         tabulate(
