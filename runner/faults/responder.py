@@ -28,8 +28,13 @@ from typing import Any
 
 from runner.contract import ERROR_CODE_STATUS
 from runner.errors import DefinitionError
-from runner.reference.as_http import HttpSession, TransportError, readable_now
-from runner.reference.as_serving import BackgroundServer, JsonRequestHandler, stop_signals, wait_for
+from runner.reference.assistsupport.client import HttpSession, TransportError, readable_now
+from runner.reference.assistsupport.serving import (
+    BackgroundServer,
+    JsonRequestHandler,
+    stop_signals,
+    wait_for,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.reference.as_serving import BackgroundServer, JsonRequestHandler
+from runner.reference.assistsupport.serving import BackgroundServer, JsonRequestHandler
 
 V3 = "service.v3"
 V2 = "service.v2"

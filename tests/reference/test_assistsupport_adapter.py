@@ -9,8 +9,9 @@ import pytest
 
 from runner.contract import ERROR_CODE_STATUS
 from runner.pins import Pin, default_pin_path, load_pin
-from runner.reference import as_json
-from runner.reference.as_enrichment import (
+from runner.reference.assistsupport import serde_json
+from runner.reference.assistsupport.client import ErrorKind, TransportError, decode_text
+from runner.reference.assistsupport.enrichment import (
     AskBody,
     EnrichmentResult,
     ask_request_body,
@@ -23,8 +24,7 @@ from runner.reference.as_enrichment import (
     normalize_machine_error_code,
     preflight_fallback_reason,
 )
-from runner.reference.as_http import ErrorKind, TransportError, decode_text
-from runner.reference.as_preflight import (
+from runner.reference.assistsupport.preflight import (
     ConsumerSettings,
     parse_base_url,
     parse_enabled,
@@ -33,7 +33,7 @@ from runner.reference.as_preflight import (
     read_settings,
     status_template,
 )
-from runner.reference.assistsupport import AdapterError, build_draft, hook_outcome, query_ask
+from runner.reference.assistsupport.server import AdapterError, build_draft, hook_outcome, query_ask
 
 
 @pytest.fixture(scope="module")
@@ -389,19 +389,19 @@ def test_envelope_acceptance_follows_serde(body: str, health: bool, ok: bool) ->
         service, api, _ = parse_envelope(body, health=health)
         assert (service, api) == ("service.v3", "api.v1")
     else:
-        with pytest.raises(as_json.NotDeserializable):
+        with pytest.raises(serde_json.NotDeserializable):
             parse_envelope(body, health=health)
 
 
 def test_pointer_semantics() -> None:
     value = {"a": [{"b": 1}], "x/y": 2, "m~n": 3}
-    assert as_json.pointer(value, "/a/0/b") == 1
-    assert as_json.pointer(value, "/a/00/b") is None
-    assert as_json.pointer(value, "/a/+0") is None
-    assert as_json.pointer(value, "/x~1y") == 2
-    assert as_json.pointer(value, "/m~0n") == 3
-    assert as_json.pointer(value, "a") is None
-    assert as_json.pointer(value, "") is value
+    assert serde_json.pointer(value, "/a/0/b") == 1
+    assert serde_json.pointer(value, "/a/00/b") is None
+    assert serde_json.pointer(value, "/a/+0") is None
+    assert serde_json.pointer(value, "/x~1y") == 2
+    assert serde_json.pointer(value, "/m~0n") == 3
+    assert serde_json.pointer(value, "a") is None
+    assert serde_json.pointer(value, "") is value
 
 
 @pytest.mark.parametrize(

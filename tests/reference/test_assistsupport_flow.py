@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from runner.pins import Pin, default_pin_path, load_pin
-from runner.reference.as_enrichment import AskBody, EnrichmentResult, query_ask
-from runner.reference.as_preflight import ConsumerSettings
+from runner.reference.assistsupport.enrichment import AskBody, EnrichmentResult, query_ask
+from runner.reference.assistsupport.preflight import ConsumerSettings
 from tests.reference.as_stub import (
     API,
     ASK,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.reference.mk_json import JsonRejection, decode_body, is_json_content_type
-from runner.reference.mk_requests import (
+from runner.reference.memorykernel.json_body import JsonRejection, decode_body, is_json_content_type
+from runner.reference.memorykernel.requests import (
     ADD_CONSTRAINT_REQUEST,
     ADD_LINK_REQUEST,
     ASK_REQUEST,

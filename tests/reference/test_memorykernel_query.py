@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.reference.mk_model import MemoryRecord, QueryFailed, constraint_from_request
-from runner.reference.mk_query import Query, build_policy_package, build_recall_package, tokenize
-from runner.reference.mk_time import Timestamp, parse_rfc3339
+from runner.reference.memorykernel.model import MemoryRecord, QueryFailed, constraint_from_request
+from runner.reference.memorykernel.query import (
+    Query,
+    build_policy_package,
+    build_recall_package,
+    tokenize,
+)
+from runner.reference.memorykernel.timestamps import Timestamp, parse_rfc3339
 from tests.reference.conftest import mk_constraint_body
 
 AS_OF = parse_rfc3339("2026-02-08T12:00:00Z")

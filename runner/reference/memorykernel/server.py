@@ -2,8 +2,8 @@
 
 Standard library only (http.server, sqlite3, json) so it starts fast in a slim container. It
 reproduces the tagged releases, not the untagged head: no `/v1/ready`, no telemetry in health,
-no server-side operation timeout. See `mk_app` for routing, `mk_api` for the operations and
-error classification, `mk_store` for SQLite, `mk_query` for ordering, `mk_json` for request
+no server-side operation timeout. See `app` for routing, `api` for the operations and
+error classification, `store` for SQLite, `query` for ordering, `json_body` for request
 decoding with axum's rejection texts.
 
     serve(release, host, port, db)        foreground; one ready line; stops on SIGTERM/SIGINT
@@ -22,8 +22,8 @@ from types import FrameType, TracebackType
 
 from runner.contract import RELEASES, Release
 from runner.errors import DefinitionError, EnvironmentProblem
-from runner.reference.mk_app import MemoryKernelApp
-from runner.reference.mk_http import MemoryKernelHTTPServer
+from runner.reference.memorykernel.app import MemoryKernelApp
+from runner.reference.memorykernel.transport import MemoryKernelHTTPServer
 
 logger = logging.getLogger(__name__)
 

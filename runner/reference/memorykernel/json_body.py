@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.reference.mk_json_reader import DeserializeError, JsonReader, describe_number
-from runner.reference.mk_time import (
+from runner.reference.memorykernel.json_reader import DeserializeError, JsonReader, describe_number
+from runner.reference.memorykernel.timestamps import (
     TimestampParseError,
     UlidError,
     canonical_ulid,

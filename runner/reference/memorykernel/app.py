@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from runner.contract import Release
-from runner.reference.mk_api import MemoryKernelApi, ServiceFailure, run_operation
-from runner.reference.mk_json import (
+from runner.reference.memorykernel.api import MemoryKernelApi, ServiceFailure, run_operation
+from runner.reference.memorykernel.json_body import (
     JsonRejection,
     Struct,
     decode_body,
@@ -24,8 +24,8 @@ from runner.reference.mk_json import (
     length_limit_exceeded,
     missing_content_type,
 )
-from runner.reference.mk_openapi import openapi_yaml
-from runner.reference.mk_requests import (
+from runner.reference.memorykernel.openapi import openapi_yaml
+from runner.reference.memorykernel.requests import (
     ADD_CONSTRAINT_REQUEST,
     ADD_LINK_REQUEST,
     ADD_SUMMARY_REQUEST,

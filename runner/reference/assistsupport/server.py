@@ -2,7 +2,7 @@
 
 The adapter logic (env settings, preflight, enrichment) is a faithful copy of
 `src-tauri/src/commands/memory_kernel.rs` and the `useMemoryKernelEnrichment` hook (contract §3);
-it lives in `as_preflight` and `as_enrichment`. This module adds the Draft itself and the server.
+it lives in `preflight` and `enrichment`. This module adds the Draft itself and the server.
 
 Routes: `POST /v1/draft`, `GET /v1/preflight`, `GET /v1/health`, `GET /v1/pin`,
 `GET|POST /v1/admin/env` (run-time env overrides; env is read fresh on every call, as in the app).
@@ -23,23 +23,28 @@ from typing import Any
 
 from runner.errors import DefinitionError
 from runner.pins import Pin, load_pin
-from runner.reference import as_json
-from runner.reference.as_enrichment import (
+from runner.reference.assistsupport import serde_json
+from runner.reference.assistsupport.client import HttpSession
+from runner.reference.assistsupport.enrichment import (
     AdapterError,
     AskBody,
     EnrichmentResult,
     build_enrichment_text,
     query_ask,
 )
-from runner.reference.as_http import HttpSession
-from runner.reference.as_preflight import (
+from runner.reference.assistsupport.preflight import (
     ADAPTER_ENV_NAMES,
     ConsumerSettings,
     PreflightStatus,
     read_settings,
     run_preflight,
 )
-from runner.reference.as_serving import BackgroundServer, JsonRequestHandler, stop_signals, wait_for
+from runner.reference.assistsupport.serving import (
+    BackgroundServer,
+    JsonRequestHandler,
+    stop_signals,
+    wait_for,
+)
 
 __all__ = [
     "ADAPTER_ENV_NAMES",
@@ -93,13 +98,13 @@ class EnrichmentMode(StrEnum):
 
 
 def _join_notes(existing: str | None, enrichment_text: str) -> str:
-    trimmed = as_json.rust_trim(existing or "")
+    trimmed = serde_json.rust_trim(existing or "")
     section = f"{ENRICHMENT_SECTION_HEADING}\n{enrichment_text}"
     return f"{trimmed}\n\n{section}" if trimmed else section
 
 
 def _fallback_message(base: str, reason: str | None, machine_error_code: str | None) -> str:
-    hint = _FALLBACK_HINTS.get(as_json.ascii_lower((reason or "").strip()), _GENERIC_HINT)
+    hint = _FALLBACK_HINTS.get(serde_json.ascii_lower((reason or "").strip()), _GENERIC_HINT)
     code = f" | code={machine_error_code}" if machine_error_code else ""
     return f"{base.strip()}{code} | {hint}"
 

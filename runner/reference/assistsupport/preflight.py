@@ -10,8 +10,8 @@ from typing import Any
 
 from runner.contract import TIMEOUT_MS_MAX, TIMEOUT_MS_MIN, PreflightState
 from runner.pins import Pin
-from runner.reference import as_json
-from runner.reference.as_http import HttpResponse, HttpSession, TransportError
+from runner.reference.assistsupport import serde_json
+from runner.reference.assistsupport.client import HttpResponse, HttpSession, TransportError
 
 ENABLE_ENV = "ASSISTSUPPORT_ENABLE_MEMORY_KERNEL"
 BASE_URL_ENV = "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL"
@@ -41,14 +41,14 @@ def parse_enabled(value: str | None) -> bool:
     """`parse_bool_env(.., true)`: unset means on; a set value is on only for 1/true/yes/on."""
     if value is None:
         return True
-    return as_json.ascii_lower(as_json.rust_trim(value)) in _TRUE_WORDS
+    return serde_json.ascii_lower(serde_json.rust_trim(value)) in _TRUE_WORDS
 
 
 def parse_base_url(value: str | None, pin: Pin) -> str:
     """Trimmed, trailing slashes removed; empty or unset falls back to the pin's default."""
     if value is None:
         return pin.default_base_url
-    cleaned = as_json.rust_trim(value).rstrip("/")
+    cleaned = serde_json.rust_trim(value).rstrip("/")
     return cleaned or pin.default_base_url
 
 
@@ -56,7 +56,7 @@ def parse_timeout_ms(value: str | None, pin: Pin) -> int:
     """`trim().parse::<u64>()` clamped to 100..=30000; unparseable or unset: the pin's default."""
     if value is None:
         return pin.default_timeout_ms
-    text = as_json.rust_trim(value)
+    text = serde_json.rust_trim(value)
     if not _U64.fullmatch(text) or int(text) > _U64_MAX:
         return pin.default_timeout_ms
     return min(max(int(text), TIMEOUT_MS_MIN), TIMEOUT_MS_MAX)
@@ -127,12 +127,12 @@ def contracts_match(pin: Pin, service_contract_version: str, api_contract_versio
 
 def parse_envelope(body: str, *, health: bool) -> tuple[str, str, Any]:
     """Read `ServiceEnvelope<HealthData>` (health) or `ServiceEnvelope<Value>`."""
-    fields = as_json.struct_fields(as_json.parse(body), _ENVELOPE_FIELDS)
-    service = as_json.require_str(fields, "service_contract_version")
-    api = as_json.require_str(fields, "api_contract_version")
+    fields = serde_json.struct_fields(serde_json.parse(body), _ENVELOPE_FIELDS)
+    service = serde_json.require_str(fields, "service_contract_version")
+    api = serde_json.require_str(fields, "api_contract_version")
     data = fields["data"]
     if health:
-        data = as_json.require_str(as_json.struct_fields(data, (("status", True),)), "status")
+        data = serde_json.require_str(serde_json.struct_fields(data, (("status", True),)), "status")
     return service, api, data
 
 
@@ -185,7 +185,7 @@ def run_preflight(session: HttpSession, pin: Pin, enabled: bool, base_url: str) 
         )
     try:
         service, api, health_status = parse_envelope(health_body, health=True)
-    except as_json.NotDeserializable:
+    except serde_json.NotDeserializable:
         return replace(
             status,
             status=PreflightState.MALFORMED_PAYLOAD.value,
@@ -196,7 +196,7 @@ def run_preflight(session: HttpSession, pin: Pin, enabled: bool, base_url: str) 
     if not contracts_match(pin, service, api):
         return _version_mismatch(status, service, api)
     status = replace(status, service_contract_version=service, api_contract_version=api)
-    if as_json.ascii_lower(health_status) != "ok":
+    if serde_json.ascii_lower(health_status) != "ok":
         return replace(
             status,
             status=PreflightState.DEGRADED.value,
@@ -222,7 +222,7 @@ def run_preflight(session: HttpSession, pin: Pin, enabled: bool, base_url: str) 
     schema_body = read_text_or_empty(schema)
     try:
         service, api, _ = parse_envelope(schema_body, health=False)
-    except as_json.NotDeserializable:
+    except serde_json.NotDeserializable:
         return replace(
             status,
             status=PreflightState.MALFORMED_PAYLOAD.value,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.reference.mk_json import (
+from runner.reference.memorykernel.json_body import (
     F32,
     U32,
     Bool,

@@ -8,15 +8,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runner.reference.mk_model import (
+from runner.reference.memorykernel.model import (
     KernelError,
     constraint_from_request,
     summary_from_request,
 )
-from runner.reference.mk_query import Query, build_policy_package, build_recall_package, snapshot_id
-from runner.reference.mk_requests import SUMMARY_RECORD_TYPES
-from runner.reference.mk_store import Store, StoreError
-from runner.reference.mk_time import Timestamp
+from runner.reference.memorykernel.query import (
+    Query,
+    build_policy_package,
+    build_recall_package,
+    snapshot_id,
+)
+from runner.reference.memorykernel.requests import SUMMARY_RECORD_TYPES
+from runner.reference.memorykernel.store import Store, StoreError
+from runner.reference.memorykernel.timestamps import Timestamp
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from runner.contract import FallbackReason, PreflightState
 from runner.pins import Pin
-from runner.reference import as_json
-from runner.reference.as_http import HttpSession, TransportError
-from runner.reference.as_preflight import (
+from runner.reference.assistsupport import serde_json
+from runner.reference.assistsupport.client import HttpSession, TransportError
+from runner.reference.assistsupport.preflight import (
     ConsumerSettings,
     PreflightStatus,
     contracts_match,
@@ -103,7 +103,7 @@ def preflight_fallback_reason(state: str) -> FallbackReason:
 
 def normalize_machine_error_code(code: str) -> FallbackReason:
     """`normalize_machine_error_code`: trimmed, ASCII-lowercased, then the code table."""
-    key = as_json.ascii_lower(as_json.rust_trim(code))
+    key = serde_json.ascii_lower(serde_json.rust_trim(code))
     return _MACHINE_CODE_REASONS.get(key, FallbackReason.NON_2XX)
 
 
@@ -139,34 +139,34 @@ def ask_request_body(text: str, ask_body: AskBody) -> bytes:
 def extract_machine_error_code(body: str) -> str | None:
     """`extract_machine_error`: `{"error":{"code":"<non-blank>"}}` gives the raw, untrimmed code."""
     try:
-        root = as_json.struct_fields(as_json.parse(body), (("error", True),))
-        error = as_json.struct_fields(root["error"], (("code", True), ("message", False)))
-        code = as_json.require_str(error, "code")
-        as_json.optional_str(error, "message")
-    except as_json.NotDeserializable:
+        root = serde_json.struct_fields(serde_json.parse(body), (("error", True),))
+        error = serde_json.struct_fields(root["error"], (("code", True), ("message", False)))
+        code = serde_json.require_str(error, "code")
+        serde_json.optional_str(error, "message")
+    except serde_json.NotDeserializable:
         return None
-    return code if as_json.rust_trim(code) else None
+    return code if serde_json.rust_trim(code) else None
 
 
 def _legacy_value_to_string(value: Any) -> str | None:
     if isinstance(value, str):
-        trimmed = as_json.rust_trim(value)
+        trimmed = serde_json.rust_trim(value)
         return trimmed or None
     if isinstance(value, dict):
         for key in ("message", "error", "code"):
             text = value.get(key)
-            if isinstance(text, str) and as_json.rust_trim(text):
-                return as_json.rust_trim(text)
+            if isinstance(text, str) and serde_json.rust_trim(text):
+                return serde_json.rust_trim(text)
     return None
 
 
 def extract_legacy_error_message(body: str) -> str | None:
     """`extract_legacy_error_message`: `legacy_error`, else the string form of `error`."""
     try:
-        root = as_json.struct_fields(
-            as_json.parse(body), (("error", False), ("legacy_error", False))
+        root = serde_json.struct_fields(
+            serde_json.parse(body), (("error", False), ("legacy_error", False))
         )
-    except as_json.NotDeserializable:
+    except serde_json.NotDeserializable:
         return None
     legacy = root.get("legacy_error")
     text = _legacy_value_to_string(legacy) if legacy is not None else None
@@ -185,19 +185,19 @@ def non_2xx_message(status: int, body: str, machine_code: str | None, legacy: st
 def build_enrichment_text(context_package: Any) -> str | None:
     """`build_enrichment_text`: decision, why, and up to three evidence lines; None when empty."""
     lines: list[str] = []
-    result = as_json.pointer(context_package, "/answer/result")
+    result = serde_json.pointer(context_package, "/answer/result")
     if isinstance(result, str):
         lines.append(f"Policy decision: {result}")
-    why = as_json.pointer(context_package, "/answer/why")
+    why = serde_json.pointer(context_package, "/answer/why")
     if isinstance(why, str):
         lines.append(f"Why: {why}")
-    items = as_json.get(context_package, "selected_items")
+    items = serde_json.get(context_package, "selected_items")
     if isinstance(items, list) and items:
         lines.append("Selected memory evidence:")
         for item in items[:3]:
-            record_type = as_json.get(item, "record_type")
-            memory_id = as_json.get(item, "memory_id")
-            reasons = as_json.pointer(item, "/why/reasons")
+            record_type = serde_json.get(item, "record_type")
+            memory_id = serde_json.get(item, "memory_id")
+            reasons = serde_json.pointer(item, "/why/reasons")
             reason = reasons[0] if isinstance(reasons, list) and reasons else None
             lines.append(
                 f"- [{record_type if isinstance(record_type, str) else 'unknown'}] "
@@ -238,7 +238,7 @@ def query_ask(
     Raises AdapterError for blank input, as the command returns Err. A fresh HttpSession (the
     per-call reqwest client) is built unless one is given; a given session is not closed here.
     """
-    trimmed = as_json.rust_trim(user_input)
+    trimmed = serde_json.rust_trim(user_input)
     if not trimmed:
         raise AdapterError("user_input cannot be empty")
     own_session = session is None
@@ -291,7 +291,7 @@ def _ask(
     body = read_text_or_empty(response)
     try:
         service, api, data = parse_envelope(body, health=False)
-    except as_json.NotDeserializable:
+    except serde_json.NotDeserializable:
         return _fallback(
             preflight,
             "MemoryKernel query ask returned malformed JSON envelope",
@@ -306,7 +306,7 @@ def _ask(
             FallbackReason.VERSION_MISMATCH,
         )
 
-    context_id = as_json.get(data, "context_package_id")
+    context_id = serde_json.get(data, "context_package_id")
     context_package_id = context_id if isinstance(context_id, str) else None
     enrichment_text = build_enrichment_text(data)
     if enrichment_text is None:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.contract import LATEST_SCHEMA_VERSION
-from runner.reference.mk_model import MemoryRecord, ValidationFailed
-from runner.reference.mk_time import Timestamp, parse_rfc3339
+from runner.reference.memorykernel.model import MemoryRecord, ValidationFailed
+from runner.reference.memorykernel.timestamps import Timestamp, parse_rfc3339
 
 BUSY_TIMEOUT_MS = 5000
 

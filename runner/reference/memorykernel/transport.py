@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from runner.reference.mk_app import MemoryKernelApp, Request, Response
-from runner.reference.mk_json import BODY_LIMIT_BYTES
+from runner.reference.memorykernel.app import MemoryKernelApp, Request, Response
+from runner.reference.memorykernel.json_body import BODY_LIMIT_BYTES
 
 logger = logging.getLogger(__name__)
 

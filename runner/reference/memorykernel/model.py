@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from runner.reference.mk_time import Timestamp, new_ulid
+from runner.reference.memorykernel.timestamps import Timestamp, new_ulid
 
 TRUTH_STATUS_RANK = {"observed": 5, "asserted": 4, "inferred": 3, "speculative": 2, "retracted": 1}
 AUTHORITY_RANK = {"authoritative": 3, "derived": 2, "note": 1}

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.reference.mk_model import (
+from runner.reference.memorykernel.model import (
     AUTHORITY_RANK,
     TRUTH_STATUS_RANK,
     MemoryRecord,
     QueryFailed,
 )
-from runner.reference.mk_requests import SUMMARY_RECORD_TYPES
-from runner.reference.mk_time import Timestamp, to_f32
+from runner.reference.memorykernel.requests import SUMMARY_RECORD_TYPES
+from runner.reference.memorykernel.timestamps import Timestamp, to_f32
 
 DEFAULT_CONFIDENCE = 0.5
 
