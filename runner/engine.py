@@ -27,6 +27,12 @@ from runner.record import DrillResult, Phase, PinInfo, RunRecord, Verdict
 
 log = logging.getLogger(__name__)
 
+DrillRunner = Callable[[LoadedDrill], DrillResult]
+"""Runs one drill of the plan in the environment that is up; given to a driver (the pytest plugin)."""
+Driver = Callable[[DrillRunner], None]
+"""Decides which plan drills run and when (e.g. pytest items); the engine keeps environment and record."""
+NOT_RUN = "not run: the driver stopped before it (e.g. pytest -x)"
+
 
 class RunListener(Protocol):
     """Receives the engine's events: the progress display and the report writer listen."""
@@ -172,8 +178,13 @@ class Engine:
         except Exception:  # not up yet
             return "unknown"
 
-    def run(self) -> RunRecord:
-        """Bring the environment up, run every drill, tear down; the record says what happened."""
+    def run(self, drive: Driver | None = None) -> RunRecord:
+        """Bring the environment up, run every drill, tear down; the record says what happened.
+
+        With `drive`, the driver is handed a runner for single drills instead: it runs those it
+        chooses in its own order inside the one environment; plan drills it did not run are
+        recorded as skipped.
+        """
         plan = self.plan
         self.listener.run_started(
             self._record(Verdict.INTERRUPTED, "run in progress", finished=False)
@@ -202,7 +213,10 @@ class Engine:
                     resolve_release=plan.releases.resolve,
                     pin_for_release=plan.releases.pin_for,
                 )
-                verdict, reason = self._run_drills(ctx, endpoints)
+                if drive is None:
+                    verdict, reason = self._run_drills(ctx, endpoints)
+                else:
+                    verdict, reason = self._run_driven(ctx, endpoints, drive)
         except Interrupted:
             verdict, reason = Verdict.INTERRUPTED, "interrupted by signal; cleanup ran"
             self._record_final(verdict, reason)
@@ -227,28 +241,57 @@ class Engine:
             if stop_reason:
                 self._results.append(skipped(loaded, stop_reason, self.clock.utc_iso()))
                 continue
-            self.listener.drill_started(loaded.drill.name, index, total)
-            drill_run = DrillRun(
-                loaded,
-                ctx,
-                lambda timeout: self._probe_factory(endpoints, timeout),
-                self.clock,
-                plan.drill_settings,
-                self.listener.phase_changed,
-                watch_preflight=self._watch_preflight,
-                load_url=self._load_url or f"{endpoints.consumer_url}/v1/draft",
-            )
-            result = drill_run.run(self.clock.utc_iso())
-            self._results.append(result)
-            self.listener.drill_finished(
-                result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False)
-            )
-            if drill_run.interrupted:
-                raise Interrupted("interrupted by signal")
+            result = self._run_one(ctx, endpoints, loaded, index, total)
             if result.verdict is Verdict.ERROR:
                 raise EnvironmentFailure(result.reason)
             if plan.fail_fast and result.verdict is Verdict.FAILED:
                 stop_reason = f"--fail-fast: {loaded.drill.name} failed"
+        return overall(self._results)
+
+    def _run_one(
+        self, ctx: FaultContext, endpoints: Endpoints, loaded: LoadedDrill, index: int, total: int
+    ) -> DrillResult:
+        self.listener.drill_started(loaded.drill.name, index, total)
+        drill_run = DrillRun(
+            loaded,
+            ctx,
+            lambda timeout: self._probe_factory(endpoints, timeout),
+            self.clock,
+            self.plan.drill_settings,
+            self.listener.phase_changed,
+            watch_preflight=self._watch_preflight,
+            load_url=self._load_url or f"{endpoints.consumer_url}/v1/draft",
+        )
+        result = drill_run.run(self.clock.utc_iso())
+        self._results.append(result)
+        self.listener.drill_finished(
+            result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False)
+        )
+        if drill_run.interrupted:
+            raise Interrupted("interrupted by signal")
+        return result
+
+    def _run_driven(
+        self, ctx: FaultContext, endpoints: Endpoints, drive: Driver
+    ) -> tuple[Verdict, str]:
+        plan = self.plan
+        broken: list[str] = []
+
+        def run_drill(loaded: LoadedDrill) -> DrillResult:
+            if broken:
+                raise EnvironmentFailure(f"not run: the environment broke earlier ({broken[0]})")
+            result = self._run_one(ctx, endpoints, loaded, len(self._results) + 1, len(plan.drills))
+            if result.verdict is Verdict.ERROR:
+                broken.append(f"{result.name}: {result.reason}")
+            return result
+
+        drive(run_drill)
+        ran = {r.name for r in self._results}
+        for loaded in plan.drills:
+            if loaded.drill.name not in ran:
+                self._results.append(skipped(loaded, NOT_RUN, self.clock.utc_iso()))
+        if broken:
+            raise EnvironmentFailure(broken[0])
         return overall(self._results)
 
 

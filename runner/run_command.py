@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from tabulate import tabulate
@@ -12,7 +14,7 @@ from tabulate import tabulate
 from runner.backends.base import Endpoints, Environment
 from runner.clock import SystemClock
 from runner.contract import RELEASES
-from runner.engine import Engine, RunPlan
+from runner.engine import Driver, Engine, RunPlan
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
 from runner.outputs import check_output_folder
@@ -23,9 +25,21 @@ from runner.record import RunRecord, Verdict
 from runner.signals import interrupts_raise
 from runner.spec import describe_fault
 
-__all__ = ["RunRequest", "execute"]
+__all__ = ["DRIVEN", "DrivenRun", "RunRequest", "execute"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DrivenRun:
+    """A driver of the run's drills (the pytest plugin); `execute` tells it where the reports go."""
+
+    drive: Driver
+    out_dir: Path | None = None
+
+
+DRIVEN: ContextVar[DrivenRun | None] = ContextVar("mkdrill_driven_run", default=None)
+"""Set by a driver around a `mkdrill run`: the run keeps lock, environment, reports and ledger."""
 
 
 def state_dir(reports_root: Path) -> Path:
@@ -157,9 +171,12 @@ def execute(
             watch_preflight=not (probe_url or probe_command),
             load_url=probe_url,
         )
+        driven = DRIVEN.get()
+        if driven is not None:
+            driven.out_dir = plan.out_dir
         try:
             with interrupts_raise(run_id):
-                record = engine.run()
+                record = engine.run(driven.drive if driven is not None else None)
         except Interrupted:
             print(f"interrupted: cleanup ran; report in {plan.out_dir}", file=sys.stderr)
             raise
@@ -171,6 +188,7 @@ def execute(
             if final is not None:
                 with Ledger(ledger_path) as ledger:
                     ledger.record_run(final, plan.out_dir)
-    print_summary(record)
-    print(f"reports: {plan.out_dir}")
+    if driven is None:  # a driver (pytest) reports each drill itself
+        print_summary(record)
+        print(f"reports: {plan.out_dir}")
     return EXIT_PASSED if record.verdict is Verdict.PASSED else EXIT_DRILL_FAILED
