@@ -128,6 +128,13 @@ def run(
             help="compose: your MemoryKernel image repository (tags from the pins).",
         ),
     ] = None,
+    memorykernel_bin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--memorykernel-bin",
+            help="local: RELEASE=PATH of your MemoryKernel service binary, one per release the run needs (e.g. v0.4.0=./memory-kernel-service); run as the real one: --bind IP:PORT --db PATH.",
+        ),
+    ] = None,
     probe_url: Annotated[
         str | None,
         typer.Option(
@@ -159,8 +166,15 @@ def run(
     ] = 0,
 ) -> None:
     """Run drills (default: the nightly suite on the local backend) and write reports."""
+    from runner.backends.memorykernel_local import parse_binaries
     from runner.run_command import RunRequest, execute
 
+    binaries = parse_binaries(list(memorykernel_bin or []))
+    if binaries and backend is not Backend.local:
+        raise typer.BadParameter(
+            "runs binaries on the local backend; on compose give --memorykernel-image",
+            param_hint="--memorykernel-bin",
+        )
     request = RunRequest(
         drills=list(drills or []),
         suite=suite,
@@ -175,6 +189,7 @@ def run(
         enrichment=consumer_enrichment.value,
         reports_root=_reports_root(out),
         load_workers=load,
+        memorykernel_bins=binaries,
     )
     if probe_command and not allow_command_probe:
         raise typer.BadParameter(
@@ -410,13 +425,18 @@ spell_out_short_help(app)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
-    """Click's usage errors; typer ≥ 0.2x carries its own copy of click besides the public one."""
-    import click
-
-    kinds: list[type[Exception]] = [click.ClickException]
+    """Click's usage errors: typer ≥ 0.2x bundles its own click (no `click` install needed);
+    older typer depends on the public one."""
+    kinds: list[type[Exception]] = []
     bundled = getattr(typer, "exceptions", None)
     if bundled is not None and hasattr(bundled, "TyperException"):
         kinds.append(bundled.TyperException)
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        kinds.append(click.ClickException)
     return tuple(kinds)
 
 

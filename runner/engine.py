@@ -169,6 +169,8 @@ class Engine:
                 "candidate": plan.releases.candidate,
             },
             settings={**plan.settings, "ask_body": plan.ask_body, "enrichment": plan.enrichment},
+            images=self.env.images(),
+            memorykernel=self.env.memorykernel_identities(),
             drills=list(self._results),
         )
 

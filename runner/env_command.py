@@ -9,27 +9,9 @@ import typer
 
 from runner.backends.base import Environment
 from runner.backends.processes import pid_alive, sweep_state
-from runner.run_command import state_dir
+from runner.run_state import state_dir, sweep_run
 
 ENV_RUN_ID = "env"
-
-
-def sweep_run(backend: str, reports_root: Path, run_id: str) -> list[str]:
-    """Remove what one run left behind: its processes (local) or labelled resources (compose)."""
-    removed: list[str] = []
-    if backend == "local":
-        state = state_dir(reports_root) / f"{run_id}.json"
-        if state.exists():
-            removed.extend(sweep_state(state))
-        scratch = state_dir(reports_root) / run_id
-        if scratch.is_dir():
-            shutil.rmtree(scratch, ignore_errors=True)
-            removed.append(f"files {scratch}")
-    else:
-        from runner.backends.docker_sweep import reset_all
-
-        removed.extend(reset_all(run_id=run_id))
-    return removed
 
 
 def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 from runner.backends.base import AskBody, EnrichmentMode
+from runner.backends.memorykernel_local import missing_binary_message
 from runner.contract import RELEASES
 from runner.drill_run import DrillSettings
 from runner.engine import Releases, RunPlan, candidate_for
 from runner.errors import DefinitionError
 from runner.ledger import PinRow
-from runner.loader import default_drills_dir, load_drills, select_drills
+from runner.loader import LoadedDrill, default_drills_dir, load_drills, select_drills
 from runner.pins import (
     BASELINE_TAG,
     Pin,
@@ -24,6 +26,7 @@ from runner.pins import (
     default_pin_path,
     load_pin,
 )
+from runner.spec import DeployReleaseFault
 
 MANIFEST_BESIDE_PIN = "memorykernel-producer-manifest.json"
 
@@ -45,6 +48,7 @@ class RunRequest:
     enrichment: str
     reports_root: Path
     load_workers: int = 0
+    memorykernel_bins: dict[str, Path] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -98,6 +102,16 @@ def compatible_green(last_green: Pin | None, consumer_pin: Pin) -> Pin:
     return consumer_pin
 
 
+def needed_releases(drills: Sequence[LoadedDrill], releases: Releases) -> set[str]:
+    """Every MemoryKernel release the run may start: baseline, candidate, and tags drills deploy."""
+    needed = {releases.baseline.release_tag, releases.candidate}
+    for loaded in drills:
+        fault = loaded.drill.fault
+        if isinstance(fault, DeployReleaseFault):
+            needed.add(releases.resolve(fault.release))
+    return needed
+
+
 def build_plan(
     request: RunRequest, run_id: str, last_green: Pin | None, backend_releases: set[str] | None
 ) -> RunPlan:
@@ -108,7 +122,11 @@ def build_plan(
     consumer_pin = load_consumer_pin(request.pin)
     baseline = compatible_green(last_green, consumer_pin)
     releases = Releases(baseline=baseline, candidate=candidate_for(baseline))
-    if backend_releases is not None:
+    if request.memorykernel_bins:
+        for tag in sorted(needed_releases(drills, releases)):
+            if tag not in request.memorykernel_bins:
+                raise DefinitionError(missing_binary_message(tag, request.memorykernel_bins))
+    elif backend_releases is not None:
         for tag in {baseline.release_tag, releases.candidate}:
             if tag not in backend_releases:
                 raise DefinitionError(

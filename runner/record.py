@@ -174,6 +174,25 @@ class PinInfo(_Record):
     pin_file_sha256: str
 
 
+class MemoryKernelIdentity(_Record):
+    """Which MemoryKernel served one release: the reference, a binary of one's own, or an image."""
+
+    release: str = Field(description="the release tag it was run as")
+    kind: str = Field(description="reference, binary or image")
+    name: str = Field(description="binary path, image reference, or the reference's command")
+    digest: str = Field(
+        description="sha256:<hex> of the binary file, the image ID, or the reference's source"
+    )
+    service_contract_version: str | None = Field(
+        default=None, description="what its /v1/health answered; null if never asked"
+    )
+
+    @property
+    def key(self) -> str:
+        """One string naming it, for the ledger: `kind:release@digest`."""
+        return f"{self.kind}:{self.release}@{self.digest}"
+
+
 class RunRecord(_Record):
     """One invocation of `mkdrill run`: the evidence bundle every report is rendered from."""
 
@@ -190,6 +209,11 @@ class RunRecord(_Record):
     reason: str
     pin: PinInfo
     releases: dict[str, str] = Field(description="role -> release tag: baseline, candidate")
-    images: dict[str, str] = Field(default_factory=dict)
+    images: dict[str, str] = Field(
+        default_factory=dict, description="compose: every image the run used -> its image ID"
+    )
+    memorykernel: dict[str, MemoryKernelIdentity] = Field(
+        default_factory=dict, description="release tag -> the MemoryKernel that served it"
+    )
     settings: dict[str, str] = Field(default_factory=dict)
     drills: list[DrillResult]

@@ -22,6 +22,7 @@ from runner.plan import RunRequest, build_plan, new_run_id, pin_from_ledger
 from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
+from runner.run_state import state_dir, sweep_run
 from runner.signals import interrupts_raise
 from runner.spec import describe_fault
 
@@ -42,13 +43,12 @@ DRIVEN: ContextVar[DrivenRun | None] = ContextVar("mkdrill_driven_run", default=
 """Set by a driver around a `mkdrill run`: the run keeps lock, environment, reports and ledger."""
 
 
-def state_dir(reports_root: Path) -> Path:
-    """Where environments record what they started, for `mkdrill env reset`."""
-    return reports_root / ".state"
-
-
 def make_environment(
-    plan: RunPlan, reports_root: Path, toxiproxy_url: str | None, memorykernel_image: str | None
+    plan: RunPlan,
+    reports_root: Path,
+    toxiproxy_url: str | None,
+    memorykernel_image: str | None,
+    memorykernel_bins: dict[str, Path] | None = None,
 ) -> Environment:
     """The backend the plan asks for."""
     if plan.backend == "compose":
@@ -56,8 +56,14 @@ def make_environment(
 
         return ComposeEnvironment(run_id=plan.run_id, memorykernel_image=memorykernel_image)
     from runner.backends.local import LocalEnvironment
+    from runner.backends.memorykernel_local import MemoryKernelBinaries
 
-    return LocalEnvironment(state_dir(reports_root), plan.run_id, toxiproxy_url=toxiproxy_url)
+    return LocalEnvironment(
+        state_dir(reports_root),
+        plan.run_id,
+        toxiproxy_url=toxiproxy_url,
+        memorykernel=MemoryKernelBinaries(memorykernel_bins or {}),
+    )
 
 
 def print_plan(plan: RunPlan) -> None:
@@ -147,8 +153,6 @@ def execute(
     clock = SystemClock()
     with run_lock(state_dir(request.reports_root) / f"{request.backend}.lock", run_id) as stale:
         if stale:
-            from runner.env_command import sweep_run
-
             swept = sweep_run(request.backend, request.reports_root, stale)
             if swept:
                 print(
@@ -157,7 +161,9 @@ def execute(
                 )
         with Ledger(ledger_path) as ledger:
             ledger.ensure_seeded(plan.consumer_pin)
-        env = make_environment(plan, request.reports_root, toxiproxy_url, memorykernel_image)
+        env = make_environment(
+            plan, request.reports_root, toxiproxy_url, memorykernel_image, request.memorykernel_bins
+        )
         progress = Progress(plan.out_dir)
         from runner.probes.seed import seed_policy
 

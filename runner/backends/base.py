@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from runner.pins import Pin
+from runner.record import MemoryKernelIdentity
 
 AskBody = Literal["shipped", "patched"]
 EnrichmentMode = Literal["fallback", "blocking"]
@@ -138,6 +139,18 @@ class Environment(abc.ABC):
     @abc.abstractmethod
     def stop_responder(self) -> None:
         """Stop the responder if one runs."""
+
+    def memorykernel_identities(self) -> dict[str, MemoryKernelIdentity]:
+        """Release tag → the MemoryKernel (reference, binary or image) that served it in this environment."""
+        return {}
+
+    def describe_memorykernel(self) -> str:
+        """The running MemoryKernel for an error message: process or container, state, exit code, last log lines."""
+        return f"MemoryKernel {self.memorykernel_release}"
+
+    def images(self) -> dict[str, str]:
+        """Image reference → image ID of every image this environment ran (none for processes)."""
+        return {}
 
     def scratch_dir(self) -> Path | None:
         """A folder for this environment's files, when it has one on the runner's host."""

@@ -24,9 +24,18 @@ from runner.backends.base import (
     Environment,
     ServiceStatus,
 )
-from runner.backends.processes import OWNER_PID_VAR, ManagedProcess, start_service, write_state
+from runner.backends.memorykernel_local import MemoryKernelBinaries
+from runner.backends.processes import (
+    OWNER_PID_VAR,
+    ManagedProcess,
+    log_tail,
+    start_answering,
+    start_service,
+    write_state,
+)
 from runner.errors import EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl, find_toxiproxy_server
+from runner.record import MemoryKernelIdentity
 from runner.reports.redact import mask_url_credentials
 from runner.tls import shared_ssl_context
 
@@ -54,8 +63,14 @@ class LocalEnvironment(Environment):
         toxiproxy_url: str | None = None,
         *,
         outlive_owner: bool = False,
+        memorykernel: MemoryKernelBinaries | None = None,
     ) -> None:
-        """`outlive_owner`: the services keep running after this process ends (`mkdrill env up`)."""
+        """`outlive_owner`: the services keep running after this process ends (`mkdrill env up`).
+
+        `memorykernel`: binaries of one's own per release (default: the reference for every release).
+        """
+        self._mk_binaries = memorykernel or MemoryKernelBinaries()
+        self._identities: dict[str, MemoryKernelIdentity] = {}
         self._state_dir = state_dir
         # Services of a run watch the runner's pid and stop themselves if it dies (even by SIGKILL),
         # so a killed runner leaves nothing behind even in the instant before its state file names them.
@@ -208,27 +223,49 @@ class LocalEnvironment(Environment):
         current = self._processes.pop("memorykernel", None)
         if current is not None:
             current.stop()
-        port = self._mk_port or 0
-        args = [
-            "memorykernel",
-            "--release",
-            release,
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--db",
-            str(self._database_path(database)),
-        ]
-        process = _start_retrying_port(
-            lambda: start_service(
-                "memorykernel", args, self._log("memorykernel"), env=self._child_env
-            )
-        )
+        db = self._database_path(database)
+        identity = self._mk_binaries.identity(release)
+
+        def start() -> ManagedProcess:
+            # The real binary takes a fixed --bind and announces nothing: the port is picked here
+            # (kept across restarts, so the proxy's upstream stays) and readiness is health.
+            port = self._mk_port or free_port()
+            url = f"http://{LOOPBACK}:{port}"
+            argv = self._mk_binaries.argv(release, f"{LOOPBACK}:{port}", db)
+            return start_answering(
+                f"memorykernel {release}", argv, self._log("memorykernel"), url,
+                env=self._child_env,
+            )  # fmt: skip
+
+        process = _start_retrying_port(start)
         self._processes["memorykernel"] = process
         self._mk_port = int(process.url.rsplit(":", 1)[1])
         self._release = release
+        self._identities[release] = identity.model_copy(
+            update={"service_contract_version": self._health_contract(process.url)}
+        )
         self._save_state()
+
+    def _health_contract(self, url: str) -> str | None:
+        with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError):
+            version = self._http.get(f"{url}/v1/health").json().get("service_contract_version")
+            return str(version) if version is not None else None
+        return None
+
+    def memorykernel_identities(self) -> dict[str, MemoryKernelIdentity]:
+        given = {tag: self._mk_binaries.identity(tag) for tag in self._mk_binaries.binaries}
+        return {**given, **self._identities}
+
+    def describe_memorykernel(self) -> str:
+        process = self._memorykernel()
+        if process is None:
+            return f"memorykernel {self._release} (not started)"
+        code = process.process.poll()
+        state = "running" if code is None else f"exited with code {code}"
+        return (
+            f"process {process.name} ({process.argv[0]}, pid {process.pid}) {state}; "
+            f"last log lines: {log_tail(process.log_path)}"
+        )
 
     def _memorykernel(self) -> ManagedProcess | None:
         return self._processes.get("memorykernel")

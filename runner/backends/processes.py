@@ -1,4 +1,4 @@
-"""Child processes of the local backend: start with a ready-line deadline, stop, kill, freeze, sweep."""
+"""Child processes of the local backend: start with a readiness deadline, stop, kill, freeze, sweep."""
 
 from __future__ import annotations
 
@@ -109,6 +109,74 @@ def start_service(
         log_file.close()
     url = _read_ready_line(name, process, log_path, ready_timeout_s)
     return ManagedProcess(name, argv, process, url, log_path)
+
+
+def start_answering(
+    name: str,
+    argv: list[str],
+    log_path: Path,
+    url: str,
+    *,
+    ready_path: str = "/v1/health",
+    ready_timeout_s: float = 10.0,
+    env: Mapping[str, str] | None = None,
+) -> ManagedProcess:
+    """Start a service that prints nothing (MemoryKernel) and wait until `url + ready_path` answers 200.
+
+    A process that exits first, or never answers, is an EnvironmentProblem naming it, its exit
+    code and its last log lines; one that never answers is killed.
+    """
+    import httpx
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdout=log_file,
+                stderr=log_file,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **env} if env is not None else None,
+            )
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot start {name} ({argv[0]}): {exc}") from exc
+    managed = ManagedProcess(name, argv, process, url, log_path)
+    deadline = time.monotonic() + ready_timeout_s
+    last = "no answer yet"
+    with httpx.Client(timeout=0.5) as client:
+        while True:
+            code = process.poll()
+            if code is not None:
+                raise EnvironmentProblem(
+                    f"{name} ({argv[0]}, pid {process.pid}) exited with code {code} before "
+                    f"answering {url}{ready_path}; last log lines: {log_tail(log_path)}"
+                )
+            try:
+                response = client.get(url + ready_path)
+                if response.status_code == 200:
+                    return managed
+                last = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            if time.monotonic() >= deadline:
+                managed.kill()
+                raise EnvironmentProblem(
+                    f"{name} ({argv[0]}, pid {process.pid}) did not answer {url}{ready_path} "
+                    f"within {ready_timeout_s:.0f} s (last: {last}); it may ignore --bind; "
+                    f"last log lines: {log_tail(log_path)}"
+                )
+            time.sleep(0.02)
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last non-empty lines of a log, joined with ` | ` (or "no output")."""
+    with contextlib.suppress(OSError):
+        kept = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+        kept = [line for line in kept if line]
+        if kept:
+            return " | ".join(kept[-lines:])
+    return "no output"
 
 
 def _read_ready_line(

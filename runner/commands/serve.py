@@ -25,14 +25,19 @@ def serve_callback() -> None:
 @serve_app.command("memorykernel")
 def serve_memorykernel(
     release: Annotated[str, typer.Option(help="MemoryKernel release tag: v0.3.2 or v0.4.0.")],
-    db: Annotated[Path, typer.Option(help="SQLite database file.")],
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 4010,
+    db: Annotated[Path, typer.Option(help="SQLite database file.")] = Path(
+        "./memory_kernel.sqlite3"
+    ),
+    bind: Annotated[str, typer.Option(help="IP:PORT to listen on.")] = "127.0.0.1:4010",
 ) -> None:
-    """Serve the MemoryKernel HTTP contract of one release (reference implementation)."""
+    """Serve the MemoryKernel HTTP contract of one release (reference implementation).
+
+    The real service's command line (`--db`, `--bind`), and like it, nothing is printed:
+    it is ready when `GET /v1/health` answers.
+    """
     from runner.reference import memorykernel
 
-    memorykernel.serve(release=release, host=host, port=port, db=db)
+    memorykernel.serve(release=release, bind=bind, db=db)
 
 
 @serve_app.command("assistsupport")

@@ -12,7 +12,8 @@ import httpx
 
 from runner.backends.base import ConsumerSettings, Endpoints, Environment
 from runner.clock import Clock, wait_until
-from runner.errors import InjectionError
+from runner.errors import EnvironmentProblem, InjectionError
+from runner.faults.proof import prove_future_schema, prove_schema_unavailable
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.pins import Pin
 from runner.spec import (
@@ -156,14 +157,31 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
             return once(undo_pin)
         case SchemaFault(database=database):
             env.start_memorykernel(release, database=database)
-            return once(lambda: env.start_memorykernel(release))
+            undo_schema = once(lambda: env.start_memorykernel(release))
+            try:
+                prove_schema_unavailable(env, ctx.endpoints.memorykernel_url, ctx.clock)
+            except BaseException:
+                undo_schema()
+                raise
+            return undo_schema
         case FutureSchemaRowFault(version=version):
-            env.run_sql(
-                f"INSERT INTO schema_migrations(version, applied_at) VALUES({int(version)}, 'mkdrill-drill')"
-            )
-            return once(
+            try:
+                env.run_sql(
+                    f"INSERT INTO schema_migrations(version, applied_at) VALUES({int(version)}, 'mkdrill-drill')"
+                )
+            except EnvironmentProblem as exc:  # e.g. no such table: MemoryKernel never used it
+                raise EnvironmentProblem(
+                    f"the future schema row did not take effect: {exc}; {env.describe_memorykernel()}"
+                ) from exc
+            undo_row = once(
                 lambda: env.run_sql(f"DELETE FROM schema_migrations WHERE version = {int(version)}")
             )
+            try:
+                prove_future_schema(env, ctx.endpoints.memorykernel_url, ctx.clock, int(version))
+            except BaseException:
+                undo_row()
+                raise
+            return undo_row
         case FlappingFault(down_s=down_s, up_s=up_s):
             return once(_start_flapping(ctx, release, down_s, up_s))
         case NoFault():

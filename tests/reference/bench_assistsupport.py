@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from runner.backends.local import free_port
+from runner.backends.processes import start_answering
 from runner.faults.responder import FaultResponder
 from runner.pins import default_pin_path, load_pin
 from runner.probes.seed import seed_policy
@@ -126,9 +128,27 @@ def _separate_processes(
     release: str, pin_path: Path, count: int, clients: int, seconds: float
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        mk, mk_url = _spawn(
-            ["memorykernel", "--release", release, "--db", f"{tmp}/mk.db", "--port", "0"]
+        mk_port = free_port()
+        mk_url = f"http://127.0.0.1:{mk_port}"
+        mk_process = start_answering(
+            "memorykernel",
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "serve",
+                "memorykernel",
+                "--release",
+                release,
+                "--db",
+                f"{tmp}/mk.db",
+                "--bind",
+                f"127.0.0.1:{mk_port}",
+            ],
+            Path(tmp) / "mk.log",
+            mk_url,
         )
+        mk = mk_process.process
         try:
             seed_policy(mk_url)
             consumer, url = _spawn(

@@ -1,10 +1,7 @@
-"""`mkdrill serve memorykernel` as a real process: ready line, answers, signals, exit codes."""
+"""`mkdrill serve memorykernel` as a real process: the real command line, silent start, signals, exit codes."""
 
 from __future__ import annotations
 
-import os
-import re
-import selectors
 import signal
 import socket
 import subprocess
@@ -16,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-READY = re.compile(r"^memorykernel (v\S+) \((service\.v\d)\) listening on (http://\S+)$")
 START_DEADLINE_S = 20.0
 EXIT_DEADLINE_S = 10.0
 
@@ -26,39 +22,38 @@ def mkdrill(*args: str) -> list[str]:
     return [sys.executable, "-m", "runner", *args]
 
 
-def read_line(stream: int, deadline_s: float) -> str:
-    """One line from a pipe within the deadline (select-based, never a blocking read)."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    data = b""
-    end = time.monotonic() + deadline_s
-    try:
-        while b"\n" not in data:
-            remaining = end - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"no line within {deadline_s} s (got {data!r})")
-            chunk = os.read(stream, 4096)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        selector.close()
-    return data.decode()
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_health(url: str, process: subprocess.Popen[bytes]) -> dict[str, object]:
+    """Health as soon as it answers (the service prints no ready line, as the real one)."""
+    deadline = time.monotonic() + START_DEADLINE_S
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            try:
+                body: dict[str, object] = client.get(f"{url}/v1/health").json()
+                return body
+            except httpx.HTTPError:
+                time.sleep(0.05)
+    raise AssertionError(f"{url}/v1/health did not answer within {START_DEADLINE_S} s")
 
 
 @pytest.fixture
 def served(mk_release: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A `serve memorykernel` process on port 0 and its ready line; killed if a test leaves it."""
+    """A `serve memorykernel --bind --db` process and its URL, once health answers."""
+    url = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         mkdrill(
             "serve",
             "memorykernel",
             "--release",
             mk_release,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
+            "--bind",
+            url.removeprefix("http://"),
             "--db",
             str(tmp_path / "mk.sqlite3"),
         ),
@@ -66,36 +61,58 @@ def served(mk_release: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[b
         stderr=subprocess.PIPE,
     )
     try:
-        assert process.stdout is not None
-        line = read_line(process.stdout.fileno(), START_DEADLINE_S)
-        yield process, line
+        wait_for_health(url, process)
+        yield process, url
     finally:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=EXIT_DEADLINE_S)
 
 
-def test_ready_line_then_answers(
+def test_real_command_line_answers_and_prints_nothing(
     served: tuple[subprocess.Popen[bytes], str], mk_release: str
 ) -> None:
-    _, line = served
-    match = READY.match(line.rstrip("\n"))
-    assert match, line
-    tag, contract, url = match.groups()
-    assert tag == mk_release
-    assert contract == {"v0.3.2": "service.v2", "v0.4.0": "service.v3"}[mk_release]
-    assert not url.endswith(":0")
+    process, url = served
+    contract = {"v0.3.2": "service.v2", "v0.4.0": "service.v3"}[mk_release]
     with httpx.Client(base_url=url, timeout=5.0) as client:
         health = client.get("/v1/health").json()
     assert health["service_contract_version"] == contract
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=EXIT_DEADLINE_S)
+    assert stdout == b"" and stderr == b"", "no ready line, like the real service"
+
+
+def test_a_bad_database_never_stops_it_from_starting(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        mkdrill(
+            "serve",
+            "memorykernel",
+            "--release",
+            "v0.4.0",
+            "--bind",
+            url.removeprefix("http://"),
+            "--db",
+            str(tmp_path),
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for_health(url, process)["data"] == {"status": "ok"}
+        answer = httpx.post(f"{url}/v1/db/schema-version", timeout=5.0)
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "schema_unavailable"
+    finally:
+        process.kill()
+        process.communicate(timeout=EXIT_DEADLINE_S)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_it_cleanly(
     served: tuple[subprocess.Popen[bytes], str], signum: signal.Signals
 ) -> None:
-    process, line = served
-    url = READY.match(line.rstrip("\n")).group(3)  # type: ignore[union-attr]
+    process, url = served
     with httpx.Client(base_url=url, timeout=5.0) as client:
         client.get("/v1/health")  # an idle keep-alive connection must not hold up the exit
         process.send_signal(signum)
@@ -111,8 +128,6 @@ def test_unknown_release_exits_2_with_one_line(tmp_path: Path) -> None:
             "memorykernel",
             "--release",
             "v9.9.9",
-            "--port",
-            "0",
             "--db",
             str(tmp_path / "mk.sqlite3"),
         ),
@@ -137,10 +152,8 @@ def test_port_in_use_exits_3_naming_the_address(tmp_path: Path) -> None:
                 "memorykernel",
                 "--release",
                 "v0.4.0",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
+                "--bind",
+                f"127.0.0.1:{port}",
                 "--db",
                 str(tmp_path / "mk.sqlite3"),
             ),

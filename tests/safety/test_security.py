@@ -120,7 +120,6 @@ def test_every_listener_of_a_local_run_binds_loopback_only(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("service", "args"),
     [
-        ("memorykernel", ["--release", "v0.3.2", "--db", "{tmp}/mk.sqlite3", "--port", "0"]),
         ("assistsupport", ["--pin", str(EMBEDDED_PIN), "--port", "0"]),
         ("toxiproxy", ["--port", "0"]),
     ],

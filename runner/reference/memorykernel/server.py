@@ -6,7 +6,9 @@ no server-side operation timeout. See `app` for routing, `api` for the operation
 error classification, `store` for SQLite, `query` for ordering, `json_body` for request
 decoding with axum's rejection texts.
 
-    serve(release, host, port, db)        foreground; one ready line; stops on SIGTERM/SIGINT
+    serve(release, bind, db)              foreground, the real command line (`--db`, `--bind`),
+                                          prints nothing; stops on SIGTERM/SIGINT
+    split_bind("IP:PORT")                 the `--bind` value as (host, port)
     MemoryKernelServer(release, db, ...)  in-process on a background thread (tests, benchmarks)
 """
 
@@ -125,13 +127,27 @@ def _bind_failure(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return (
             f"cannot listen on {address}: address already in use; "
-            "pick another --port (0 picks a free one) or stop the process holding it"
+            "pick another --bind or stop the process holding it"
         )
-    return f"cannot listen on {address}: {exc.strerror or exc}; check --host and --port"
+    return f"cannot listen on {address}: {exc.strerror or exc}; check --bind"
 
 
-def serve(release: str, host: str, port: int, db: Path) -> None:
-    """Serve in the foreground until SIGTERM or SIGINT, printing one ready line once bound."""
+def split_bind(bind: str) -> tuple[str, int]:
+    """`--bind IP:PORT` (IPv6 as `[::1]:PORT`) as (host, port); DefinitionError when malformed."""
+    host, sep, port = bind.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise DefinitionError(f"--bind: expected IP:PORT such as 127.0.0.1:4010 (got {bind!r})")
+    return host, int(port)
+
+
+def serve(release: str, bind: str, db: Path) -> None:
+    """Serve in the foreground until SIGTERM or SIGINT, printing nothing, as the real service does.
+
+    Readiness is `GET /v1/health` answering; a bad `db` never stops it from starting (the
+    database is opened per request).
+    """
+    host, port = split_bind(bind)
     server = MemoryKernelServer(release, db, host=host, port=port)
     stop_requested = threading.Event()
 
@@ -141,12 +157,9 @@ def serve(release: str, host: str, port: int, db: Path) -> None:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.start()
-        tag = server.release.tag
-        contract = server.release.service_contract_version
-        print(f"memorykernel {tag} ({contract}) listening on {server.url}", flush=True)
         while not stop_requested.wait(0.5):
             pass
-        logger.info("memorykernel %s stopping on signal", tag)
+        logger.info("memorykernel %s stopping on signal", server.release.tag)
     finally:
         server.stop()
         for sig, handler in previous.items():
