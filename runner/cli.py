@@ -51,8 +51,32 @@ def _reports_root(out: Path | None) -> Path:
     return out.parent if out is not None else DEFAULT_REPORTS
 
 
+TOXIPROXY_IMAGE_ENV = "MKDRILL_TOXIPROXY_IMAGE"
+TOXIPROXY_IMAGE_HELP = (
+    "compose: the Toxiproxy image, e.g. your mirror of ghcr.io/shopify/toxiproxy:2.12.0 "
+    "(default: ghcr.io/shopify/toxiproxy:2.9.0 when the engine has it, else the embedded "
+    "mkdrill-toxiproxy)."
+)
+
+
+def _compose_only_image(ctx: typer.Context, backend: Backend, image: str | None) -> str | None:
+    """--toxiproxy-image applies to compose; on local the flag is an error, the env var is unused."""
+    if image is None or backend is Backend.compose:
+        return image
+    # Compared by name: typer may bundle its own click, whose enum is not the public one.
+    source = ctx.get_parameter_source("toxiproxy_image")
+    if getattr(source, "name", "") == "ENVIRONMENT":
+        return None
+    raise typer.BadParameter(
+        "is the compose backend's Toxiproxy image; on local put a toxiproxy-server on PATH "
+        "or give --toxiproxy URL",
+        param_hint="--toxiproxy-image",
+    )
+
+
 @app.command("run")
 def run(
+    ctx: typer.Context,
     drills: Annotated[
         list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")
     ] = None,
@@ -128,6 +152,13 @@ def run(
             help="compose: your MemoryKernel image repository (tags from the pins).",
         ),
     ] = None,
+    toxiproxy_image: Annotated[
+        str | None,
+        typer.Option(
+            envvar=TOXIPROXY_IMAGE_ENV,
+            help=TOXIPROXY_IMAGE_HELP,
+        ),
+    ] = None,
     memorykernel_bin: Annotated[
         list[str] | None,
         typer.Option(
@@ -170,6 +201,7 @@ def run(
     from runner.run_command import RunRequest, execute
 
     binaries = parse_binaries(list(memorykernel_bin or []))
+    toxiproxy_image = _compose_only_image(ctx, backend, toxiproxy_image)
     if binaries and backend is not Backend.local:
         raise typer.BadParameter(
             "runs binaries on the local backend; on compose give --memorykernel-image",
@@ -206,6 +238,7 @@ def run(
             dry_run=dry_run,
             toxiproxy_url=toxiproxy,
             memorykernel_image=memorykernel_image,
+            toxiproxy_image=toxiproxy_image,
             probe_url=probe_url,
             probe_command=probe_command,
         )
@@ -282,14 +315,18 @@ RootOption = Annotated[
 
 @env_app.command("up")
 def env_up(
+    ctx: typer.Context,
     backend: BackendOption = Backend.local,
     pin: Annotated[Path | None, typer.Option(help="AssistSupport pin file.")] = None,
     reports: RootOption = DEFAULT_REPORTS,
+    toxiproxy_image: Annotated[
+        str | None, typer.Option(envvar=TOXIPROXY_IMAGE_ENV, help=TOXIPROXY_IMAGE_HELP)
+    ] = None,
 ) -> None:
     """Start an environment at the last green pin and leave it running (for rehearsals)."""
     from runner.env_command import env_up as up
 
-    up(backend.value, pin, reports)
+    up(backend.value, pin, reports, _compose_only_image(ctx, backend, toxiproxy_image))
 
 
 @env_app.command("down")

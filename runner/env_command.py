@@ -14,7 +14,9 @@ from runner.run_state import state_dir, sweep_run
 ENV_RUN_ID = "env"
 
 
-def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
+def env_up(
+    backend: str, pin: Path | None, reports_root: Path, toxiproxy_image: str | None = None
+) -> None:
     """Start an environment at the last green pin and leave it running."""
     from runner.backends.base import ConsumerSettings
     from runner.drill_run import consumer_settings_for
@@ -36,7 +38,7 @@ def env_up(backend: str, pin: Path | None, reports_root: Path) -> None:
     else:
         from runner.backends.compose import ComposeEnvironment
 
-        env = ComposeEnvironment(run_id=ENV_RUN_ID)
+        env = ComposeEnvironment(run_id=ENV_RUN_ID, toxiproxy_image=toxiproxy_image)
     endpoints = env.up(
         baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), 500)
     )

@@ -49,12 +49,17 @@ def make_environment(
     toxiproxy_url: str | None,
     memorykernel_image: str | None,
     memorykernel_bins: dict[str, Path] | None = None,
+    toxiproxy_image: str | None = None,
 ) -> Environment:
     """The backend the plan asks for."""
     if plan.backend == "compose":
         from runner.backends.compose import ComposeEnvironment
 
-        return ComposeEnvironment(run_id=plan.run_id, memorykernel_image=memorykernel_image)
+        return ComposeEnvironment(
+            run_id=plan.run_id,
+            memorykernel_image=memorykernel_image,
+            toxiproxy_image=toxiproxy_image,
+        )
     from runner.backends.local import LocalEnvironment
     from runner.backends.memorykernel_local import MemoryKernelBinaries
 
@@ -129,6 +134,7 @@ def execute(
     dry_run: bool,
     toxiproxy_url: str | None,
     memorykernel_image: str | None,
+    toxiproxy_image: str | None = None,
     probe_url: str | None = None,
     probe_command: str | None = None,
 ) -> int:
@@ -162,7 +168,12 @@ def execute(
         with Ledger(ledger_path) as ledger:
             ledger.ensure_seeded(plan.consumer_pin)
         env = make_environment(
-            plan, request.reports_root, toxiproxy_url, memorykernel_image, request.memorykernel_bins
+            plan,
+            request.reports_root,
+            toxiproxy_url,
+            memorykernel_image,
+            request.memorykernel_bins,
+            toxiproxy_image,
         )
         progress = Progress(plan.out_dir)
         from runner.probes.seed import seed_policy
