@@ -349,12 +349,23 @@ def env_status(
 
 @env_app.command("reset")
 def env_reset(
-    backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
+    backend: BackendOption = Backend.local,
+    reports: RootOption = DEFAULT_REPORTS,
+    force_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Remove live runs too (says which first): use when you know they are dead.",
+        ),
+    ] = False,
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="Only this run id (repeatable).")
+    ] = None,
 ) -> None:
-    """Sweep everything any mkdrill run left behind (processes, containers, toxics); the ledger is kept."""
+    """Sweep what runs whose owner is gone left behind (processes, containers, toxics); a live run and the ledger are kept."""
     from runner.env_command import env_reset as reset
 
-    reset(backend.value, reports)
+    reset(backend.value, reports, force=force_all, only=list(run or []))
 
 
 def _register_images() -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
 
 from runner.backends.base import Environment
-from runner.backends.processes import pid_alive, sweep_state
+from runner.backends.processes import pid_alive
+from runner.env_reset import ENV_RUN_ID
 from runner.run_state import state_dir, sweep_run
-
-ENV_RUN_ID = "env"
 
 
 def env_up(
@@ -83,28 +81,24 @@ def env_status(backend: str, reports_root: Path) -> None:
         typer.echo(f"{holder}: {procs or 'no processes'}")
 
 
-def env_reset(backend: str, reports_root: Path) -> None:
-    """Sweep every leftover of every run (never the ledger)."""
-    import json
+def env_reset(
+    backend: str, reports_root: Path, *, force: bool = False, only: list[str] | None = None
+) -> None:
+    """Sweep what runs whose owner is gone left behind (never a live run unless forced; never the ledger)."""
+    from runner.env_reset import describe_run, reset_compose, reset_local
 
-    removed: list[str] = []
-    root = state_dir(reports_root)
-    live: set[str] = set()
-    for path in sorted(root.glob("*.json")):
-        try:
-            owner = int(json.loads(path.read_text()).get("owner_pid", 0))
-        except (OSError, ValueError):
-            owner = 0
-        if path.stem != ENV_RUN_ID and owner and pid_alive(owner):
-            live.add(path.stem)
-            typer.echo(f"run {path.stem} is still running (pid {owner}); not touched", err=True)
-            continue
-        removed.extend(sweep_state(path))
-    for scratch in sorted(p for p in root.glob("*") if p.is_dir() and p.name not in live):
-        shutil.rmtree(scratch, ignore_errors=True)
-        removed.append(f"files {scratch}")
+    def announce(line: str) -> None:
+        typer.echo(line, err=True)
+
+    state = state_dir(reports_root)
+    outcome = reset_local(state, force=force, only=only or (), announce=announce)
     if backend == "compose":
-        from runner.backends.docker_sweep import reset_all
-
-        removed.extend(reset_all())
-    typer.echo("removed: " + ", ".join(removed) if removed else "nothing to remove")
+        on_engine = reset_compose(state, force=force, only=only or (), announce=announce)
+        outcome.removed.extend(on_engine.removed)
+        outcome.spared.extend(on_engine.spared)
+    for run_id, why in outcome.spared:
+        typer.echo(
+            f"{describe_run(run_id)} left alone: {why} (`mkdrill env reset --all` removes it anyway)",
+            err=True,
+        )
+    typer.echo("removed: " + ", ".join(outcome.removed) if outcome.removed else "nothing to remove")

@@ -51,3 +51,18 @@ def _read_holder(path: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def lock_holder(path: Path) -> str | None:
+    """The run id holding the lock at `path` now, or None when nobody holds it (or no such lock)."""
+    try:
+        handle = path.open("r")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return str(_read_holder(path).get("run_id") or "?")
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None

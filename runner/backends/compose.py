@@ -75,6 +75,12 @@ from runner.backends.docker_topology import (
     pin_bytes,
     project_name,
 )
+from runner.backends.owner import (
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
+    LABEL_OWNER_START,
+    this_owner,
+)
 from runner.clock import Clock, SystemClock
 from runner.errors import EnvironmentProblem
 from runner.faults import docker as container_faults
@@ -92,6 +98,16 @@ from runner.images import (
 __all__ = ["ComposeEnvironment", "describe_all", "reset_all"]
 
 log = logging.getLogger(__name__)
+
+
+def owner_variables() -> dict[str, str]:
+    """The compose file's owner labels: this runner, so `env reset` spares the run while it lives."""
+    owner = this_owner()
+    return {
+        "MKDRILL_OWNER_PID": owner[LABEL_OWNER_PID],
+        "MKDRILL_OWNER_START": owner[LABEL_OWNER_START],
+        "MKDRILL_OWNER_HOST": owner[LABEL_OWNER_HOST],
+    }
 
 
 class ComposeEnvironment(Environment):
@@ -156,6 +172,7 @@ class ComposeEnvironment(Environment):
             "MKDRILL_CONSUMER_PIN": f"{PIN_DIR}/{PIN_FILE}",
             "MKDRILL_CONSUMER_ASK_BODY": consumer.ask_body,
             "MKDRILL_CONSUMER_ENRICHMENT": consumer.enrichment,
+            **owner_variables(),
         }
         try:
             compose_create(

@@ -9,12 +9,14 @@ from docker.errors import APIError, NotFound
 
 from runner.backends.docker_client import LABEL_ROLE, LABEL_RUN_ID, connect, error_reason
 from runner.backends.docker_containers import LOOPBACK, published_port, run_filters, state_text
+from runner.backends.owner import LABEL_OWNER_PID
 from runner.errors import CleanupError, EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl
 
 log = logging.getLogger(__name__)
 
 TOXIPROXY_API_PORT = "8474/tcp"
+OWNER_LABEL_PREFIX = "io.mkdrill.owner-"
 
 
 def sweep(client: docker.DockerClient, run_id: str | None) -> list[str]:
@@ -88,6 +90,32 @@ def reset_all(client: docker.DockerClient | None = None, run_id: str | None = No
     finally:
         if client is None:
             active.close()
+
+
+def run_owners(client: docker.DockerClient) -> dict[str, dict[str, str]]:
+    """Every mkdrill run id on the engine, with the owner labels found on any of its objects."""
+    owners: dict[str, dict[str, str]] = {}
+    filters = run_filters(None)
+    objects = [
+        *client.containers.list(all=True, filters=filters),
+        *client.networks.list(filters=filters),
+        *client.volumes.list(filters=filters),
+    ]
+    for item in objects:
+        labels = _labels(item)
+        run_id = labels.get(LABEL_RUN_ID)
+        if not run_id:
+            continue
+        found = owners.setdefault(run_id, {})
+        if not found.get(LABEL_OWNER_PID) and labels.get(LABEL_OWNER_PID):
+            found.update({k: v for k, v in labels.items() if k.startswith(OWNER_LABEL_PREFIX)})
+    return owners
+
+
+def _labels(item: object) -> dict[str, str]:
+    attrs = getattr(item, "attrs", {}) or {}
+    labels = attrs.get("Labels") or (attrs.get("Config") or {}).get("Labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}
 
 
 def describe_all(client: docker.DockerClient | None = None) -> list[str]:
