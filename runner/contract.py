@@ -62,7 +62,11 @@ class PreflightState(StrEnum):
 
 
 class FallbackReason(StrEnum):
-    """Every `fallback_reason` string AssistSupport's adapter produces (contract §3.3)."""
+    """Every `fallback_reason` string a Draft can carry: the adapter's (contract §3.3) and the hook's.
+
+    `adapter-error` comes from the frontend hook: when the adapter command returns an error (blank
+    input, a client that cannot be built) the hook falls back with it and the Draft goes on.
+    """
 
     FEATURE_DISABLED = "feature-disabled"
     OFFLINE = "offline"
@@ -79,3 +83,4 @@ class FallbackReason(StrEnum):
     VALIDATION_ERROR = "validation-error"
     CONTEXT_NOT_FOUND = "context-not-found"
     WRITE_CONFLICT = "write-conflict"
+    ADAPTER_ERROR = "adapter-error"

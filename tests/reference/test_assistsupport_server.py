@@ -19,6 +19,7 @@ import pytest
 
 from runner.errors import DefinitionError, EnvironmentProblem
 from runner.pins import Pin, default_pin_path, load_pin
+from runner.probes.draft import outcome_from_response
 from runner.reference.assistsupport import AssistSupportServer
 from tests.reference.as_stub import StubMemoryKernel
 
@@ -66,16 +67,30 @@ def test_draft_answer_shape(running: tuple[AssistSupportServer, httpx.Client]) -
     assert body["outcome"]["enrichmentApplied"] is True
 
 
-def test_blank_ticket_is_the_adapter_error(
+def test_blank_ticket_falls_back_with_adapter_error_and_the_draft_goes_on(
     running: tuple[AssistSupportServer, httpx.Client],
 ) -> None:
+    # The command returns Err ("user_input cannot be empty"); the hook catches it, falls back with
+    # `adapter-error` (useMemoryKernelEnrichment.ts) and the Draft is generated as usual.
     _, client = running
-    response = client.post("/v1/draft", json={"ticket": " \n\t "})
-    assert response.status_code == 400
-    assert response.json() == {
-        "error": "user_input cannot be empty",
-        "fallback_reason": "adapter-error",
+    response = client.post("/v1/draft", json={"ticket": " \n\t ", "notes": "Checked logs"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["draft"].strip() and "## Diagnostic Notes\nChecked logs" in body["draft"]
+    assert body["enrichment"]["applied"] is False
+    assert body["enrichment"]["fallback_reason"] == "adapter-error"
+    assert body["enrichment"]["machine_error_code"] is None
+    assert body["outcome"] == {
+        "diagnosticNotes": "Checked logs",
+        "enrichmentApplied": False,
+        "status": "fallback",
+        "message": "MemoryKernel enrichment unavailable: user_input cannot be empty | "
+        "MemoryKernel adapter encountered an error. Check consumer logs and retry.",
+        "fallbackReason": "adapter-error",
+        "machineErrorCode": None,
     }
+    outcome = outcome_from_response(response.status_code, response.content, 1.0)
+    assert outcome.ok and outcome.fallback_reason == "adapter-error"
 
 
 @pytest.mark.parametrize(

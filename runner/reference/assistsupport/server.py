@@ -54,6 +54,8 @@ __all__ = [
     "EnrichmentMode",
     "EnrichmentResult",
     "PreflightStatus",
+    "adapter_error_enrichment",
+    "adapter_error_outcome",
     "build_draft",
     "build_enrichment_text",
     "hook_outcome",
@@ -129,6 +131,35 @@ def hook_outcome(result: EnrichmentResult, notes: str | None = None) -> dict[str
         ),
         "fallbackReason": result.fallback_reason,
         "machineErrorCode": result.machine_error_code,
+    }
+
+
+def adapter_error_outcome(error: Exception, notes: str | None = None) -> dict[str, Any]:
+    """The hook's `catch` branch: the command's Err becomes an `adapter-error` fallback outcome."""
+    return {
+        "diagnosticNotes": notes if notes and notes.strip() else None,
+        "enrichmentApplied": False,
+        "status": "fallback",
+        "message": _fallback_message(
+            f"MemoryKernel enrichment unavailable: {error}", "adapter-error", None
+        ),
+        "fallbackReason": "adapter-error",
+        "machineErrorCode": None,
+    }
+
+
+def adapter_error_enrichment(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The Draft answer's `enrichment` when the command returned Err: no command result exists, so
+    it carries the hook's outcome in the result's field names (no preflight ran)."""
+    return {
+        "applied": False,
+        "status": "fallback",
+        "message": outcome["message"],
+        "fallback_reason": outcome["fallbackReason"],
+        "machine_error_code": None,
+        "context_package_id": None,
+        "enrichment_text": None,
+        "preflight": None,
     }
 
 
@@ -297,20 +328,28 @@ class _ConsumerHandler(JsonRequestHandler):
         settings = app.settings()
         session = app.open_session(settings)
         try:
-            result = query_ask(ticket, app.pin, settings, app.ask_body, session=session)
+            result: EnrichmentResult | None = query_ask(
+                ticket, app.pin, settings, app.ask_body, session=session
+            )
+            assert result is not None
+            enrichment = result.to_dict()
+            outcome = hook_outcome(result, notes)
         except AdapterError as exc:
-            self.send_json(400, {"error": str(exc), "fallback_reason": "adapter-error"})
-            return
+            # The command returned Err: the hook falls back with `adapter-error` and the Draft goes on.
+            result = None
+            outcome = adapter_error_outcome(exc, notes)
+            enrichment = adapter_error_enrichment(outcome)
         finally:
             app.close_session(session)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        if app.enrichment is EnrichmentMode.BLOCKING and not result.applied:
+        applied = result is not None and result.applied
+        if app.enrichment is EnrichmentMode.BLOCKING and not applied:
             self.send_json(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 {
-                    "error": f"Draft blocked: MemoryKernel enrichment failed: {result.message}",
-                    "fallback_reason": result.fallback_reason,
-                    "enrichment": result.to_dict(),
+                    "error": f"Draft blocked: MemoryKernel enrichment failed: {enrichment['message']}",
+                    "fallback_reason": enrichment["fallback_reason"],
+                    "enrichment": enrichment,
                     "elapsed_ms": elapsed_ms,
                     "ask_body": app.ask_body.value,
                 },
@@ -320,8 +359,8 @@ class _ConsumerHandler(JsonRequestHandler):
             200,
             {
                 "draft": build_draft(ticket, result, notes),
-                "enrichment": result.to_dict(),
-                "outcome": hook_outcome(result, notes),
+                "enrichment": enrichment,
+                "outcome": outcome,
                 "elapsed_ms": elapsed_ms,
                 "ask_body": app.ask_body.value,
             },
