@@ -12,6 +12,7 @@ from runner.commands.help import spell_out_short_help
 from runner.commands.options import AskBody, Backend, EnrichmentMode
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
+from runner.limits import MIN_RATE_HZ
 
 app = typer.Typer(
     name="mkdrill",
@@ -94,7 +95,8 @@ def run(
     pin: Annotated[
         Path | None,
         typer.Option(
-            envvar="MKDRILL_PIN", help="AssistSupport pin file; default: the embedded v0.3.2 pin."
+            envvar="MKDRILL_PIN",
+            help="AssistSupport pin file; default: the one it ships (embedded v0.4.0 / service.v3).",
         ),
     ] = None,
     out: Annotated[
@@ -120,17 +122,24 @@ def run(
     ] = None,
     rate: Annotated[
         float,
-        typer.Option(envvar="MKDRILL_RATE", min=1, max=200, help="Draft probe samples per second."),
+        typer.Option(
+            envvar="MKDRILL_RATE",
+            min=MIN_RATE_HZ,
+            max=200,
+            help=f"Draft probe samples per second during the fault (at least {MIN_RATE_HZ:g}: "
+            "every drill asserts that rate).",
+        ),
     ] = 25.0,
     consumer_timeout_ms: Annotated[
-        int,
+        int | None,
         typer.Option(
             envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
             min=100,
             max=30000,
-            help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer.",
+            help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: none set, so "
+            "the pin's default_timeout_ms (2500 ms as shipped). 500 is the fast profile.",
         ),
-    ] = 500,
+    ] = None,
     ask_body: Annotated[
         AskBody,
         typer.Option(
@@ -271,13 +280,17 @@ def list_drills(
                 if d.drill.expect.fallback_reasons
                 else ""
             ),
-            f"{d.drill.recover.kind} ≤{d.drill.recover.budget_s:g}s",
+            f"{d.drill.recover.kind} ≤{_seconds(d.drill.recover.budget_s)}",
         )
         for d in chosen
     ]
     typer.echo(
         tabulate(rows, headers=["drill", "suites", "fault", "expect during fault", "recover"])
     )
+
+
+def _seconds(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:g}s"
 
 
 @app.command("validate")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from runner.backends.base import ConsumerSettings
 from runner.clock import Clock
+from runner.contract import DEFAULT_TIMEOUT_MS
 from runner.errors import DrillError, Interrupted
 from runner.evaluate import fault_assertions, restore_assertion, steady_assertion, summarize
 from runner.faults.catalog import FaultContext, describe, inject
@@ -30,6 +31,7 @@ from runner.record import (
     Verdict,
 )
 from runner.restore import MilestoneWatch
+from runner.spec import number
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ class DrillSettings:
     rate_hz: float = 25.0
     steady_needed: int = 5
     steady_timeout_s: float = 10.0
-    consumer_timeout_ms: int = 500
+    consumer_timeout_ms: int = DEFAULT_TIMEOUT_MS
+    consumer_timeout_from_pin: bool = False  # no override: the consumer uses its pin's own timeout
     load_workers: int = 0  # extra concurrent Drafters during the fault window
 
 
@@ -59,9 +62,13 @@ def latency_bound_ms(loaded: LoadedDrill, settings: DrillSettings) -> float:
     """The drill's Draft latency bound: explicit, or derived from the consumer timeout × calls per Draft."""
     bound = loaded.drill.expect.latency_bound_ms
     if bound != "auto":
-        return float(bound)
-    timeout = loaded.drill.consumer.timeout_ms or settings.consumer_timeout_ms
-    return CALLS_PER_DRAFT * max(timeout, 100) + LATENCY_MARGIN_MS
+        return number(bound)
+    return CALLS_PER_DRAFT * max(drill_timeout_ms(loaded, settings), 100) + LATENCY_MARGIN_MS
+
+
+def drill_timeout_ms(loaded: LoadedDrill, settings: DrillSettings) -> int:
+    """The consumer timeout a drill runs with: its own override, else the run's."""
+    return loaded.drill.consumer.timeout_ms or settings.consumer_timeout_ms
 
 
 class DrillRun:
@@ -189,7 +196,7 @@ class DrillRun:
         observe_start = self.clock.now()
         if load is not None:
             load.go()
-        self.clock.sleep(self.drill.window_s)
+        self.clock.sleep(number(self.drill.window_s))
         window = self.clock.now() - observe_start
         if load is not None:  # the load covers the fault window, not the restore it would slow down
             for started, outcome in load.stop(self.bound_ms / 1000 + 5.0):
@@ -217,6 +224,7 @@ class DrillRun:
     ) -> TimeToRestore:
         """Remove the fault or roll back, while a watcher times each milestone."""
         recover = self.drill.recover
+        budget_s = number(recover.budget_s)
         target = self.ctx.baseline.release_tag
         watch_probe = self._probe_factory(1.0)
         watch = MilestoneWatch(
@@ -231,9 +239,7 @@ class DrillRun:
         )
         milestones: list[Milestone] = []
         watcher = threading.Thread(
-            target=lambda: milestones.extend(
-                watch.run(started, recover.budget_s + RESTORE_GRACE_S)
-            ),
+            target=lambda: milestones.extend(watch.run(started, budget_s + RESTORE_GRACE_S)),
             name="restore-watch",
             daemon=True,
         )
@@ -243,7 +249,7 @@ class DrillRun:
                 self.ctx.env.start_memorykernel(target)
             remove_fault()
         finally:
-            watcher.join(timeout=recover.budget_s + RESTORE_GRACE_S + 5.0)
+            watcher.join(timeout=budget_s + RESTORE_GRACE_S + 5.0)
             watch_probe.close()
         first = milestones[-1].at_s if milestones else None
         return TimeToRestore(
@@ -253,8 +259,8 @@ class DrillRun:
             else self.ctx.env.memorykernel_release,
             started_s=round(started - self._t0, 4),
             total_s=round(first, 4) if first is not None else None,
-            budget_s=recover.budget_s,
-            within_budget=first is not None and first <= recover.budget_s,
+            budget_s=budget_s,
+            within_budget=first is not None and first <= budget_s,
             milestones=milestones,
         )
 
@@ -273,6 +279,11 @@ class DrillRun:
         return False
 
     # Results -------------------------------------------------------------------------------------
+
+    def _timeout_source(self) -> str:
+        if self.drill.consumer.timeout_ms is not None:
+            return "drill consumer.timeout_ms"
+        return "pin default_timeout_ms" if self.settings.consumer_timeout_from_pin else "run"
 
     def _samples(self, sampler: Sampler) -> list[Sample]:
         return to_samples(sampler.samples(), self._t0)
@@ -323,10 +334,11 @@ class DrillRun:
                 "ask_body": consumer.ask_body,
                 "enrichment": consumer.enrichment,
                 "pin": consumer.pin.release_tag,
-                "timeout_ms": str(
-                    self.drill.consumer.timeout_ms or self.settings.consumer_timeout_ms
-                ),
+                "pin_contract": consumer.pin.expected_service_contract_version,
+                "timeout_ms": str(drill_timeout_ms(self.loaded, self.settings)),
+                "timeout_source": self._timeout_source(),
             },
+            timeout_relative=dict(self.loaded.relative),
             phases=self._phases,
             probe=summarize(samples),
             fallback_reasons=dict(reasons),
@@ -364,6 +376,8 @@ def _first_message(samples: Sequence[Sample], phase: Phase) -> str:
     return ""
 
 
-def consumer_settings_for(base: ConsumerSettings, timeout_ms: int) -> ConsumerSettings:
-    """The run's consumer settings with the consumer timeout env var set."""
+def consumer_settings_for(base: ConsumerSettings, timeout_ms: int | None) -> ConsumerSettings:
+    """The run's consumer settings with the consumer timeout env var set (None: the pin's own)."""
+    if timeout_ms is None:
+        return replace(base, env={k: v for k, v in base.env.items() if k != TIMEOUT_VAR})
     return replace(base, env={**base.env, TIMEOUT_VAR: str(timeout_ms)})

@@ -196,7 +196,9 @@ class Engine:
             ConsumerSettings(
                 pin=plan.consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment
             ),
-            plan.drill_settings.consumer_timeout_ms,
+            None
+            if plan.drill_settings.consumer_timeout_from_pin
+            else plan.drill_settings.consumer_timeout_ms,
         )
         try:
             with contextlib.ExitStack() as cleanup:

@@ -15,18 +15,22 @@ from runner.run_state import state_dir, sweep_run
 def env_up(
     backend: str, pin: Path | None, reports_root: Path, toxiproxy_image: str | None = None
 ) -> None:
-    """Start an environment at the last green pin and leave it running."""
+    """Start an environment at the given pin, else the last green one, and leave it running.
+
+    The consumer runs as shipped: pinned to that pin, with the pin's own timeout.
+    """
     from runner.backends.base import ConsumerSettings
     from runner.drill_run import consumer_settings_for
     from runner.ledger import Ledger
-    from runner.plan import compatible_green, load_consumer_pin, pin_from_ledger
+    from runner.plan import load_consumer_pin, pin_from_ledger
     from runner.probes.seed import seed_policy
 
-    consumer_pin = load_consumer_pin(pin)
     ledger_path = reports_root / "ledger.sqlite3"
     with Ledger(ledger_path) as ledger:
+        last_green = None if pin is not None else pin_from_ledger(ledger.last_green())
+        consumer_pin = load_consumer_pin(pin if last_green is None else last_green.source)
         ledger.ensure_seeded(consumer_pin)
-        baseline = compatible_green(pin_from_ledger(ledger.last_green()), consumer_pin)
+    baseline = consumer_pin
     env_down(backend, reports_root)
     env: Environment
     if backend == "local":
@@ -38,11 +42,12 @@ def env_up(
 
         env = ComposeEnvironment(run_id=ENV_RUN_ID, toxiproxy_image=toxiproxy_image)
     endpoints = env.up(
-        baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), 500)
+        baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), None)
     )
     seed_policy(endpoints.memorykernel_url)
     typer.echo(
-        f"environment up at {baseline.release_tag}: consumer {endpoints.consumer_url}, "
+        f"environment up at {baseline.release_tag} (consumer timeout "
+        f"{consumer_pin.default_timeout_ms} ms, the pin's): consumer {endpoints.consumer_url}, "
         f"memorykernel {endpoints.memorykernel_url}, toxiproxy {endpoints.toxiproxy_url} ({env.toxiproxy_kind})"
     )
     typer.echo("stop it with `mkdrill env down`")

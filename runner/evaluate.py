@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from runner.limits import MIN_RATE_HZ
 from runner.percentile import percentile
 from runner.record import Assertion, LatencyStats, Phase, PhaseSummary, Sample, TimeToRestore
 from runner.spec import Drill, DuringFault
-
-MIN_RATE_HZ = 20.0
 
 
 def latency_stats(samples: Sequence[Sample]) -> LatencyStats | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,15 @@ DRILL_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class LoadedDrill:
-    """A validated drill and the file it came from."""
+    """A validated drill and the file it came from.
+
+    Once a run resolved it, `drill` holds numbers and `relative` the fields the file wrote relative
+    to the consumer timeout, as written (`{"fault.latency_ms": "timeout + 300ms"}`).
+    """
 
     drill: Drill
     path: Path
+    relative: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ from runner.errors import DefinitionError
 
 logger = logging.getLogger(__name__)
 
-BASELINE_TAG = "v0.3.2"
-CANDIDATE_TAG = "v0.4.0"
+# AssistSupport's current pin (config/memorykernel-integration-pin.json at its head): what it ships.
+SHIPPED_TAG = "v0.4.0"
+# Its previous pin: the rollback target its rollback drill record names for v0.4.0.
+PREVIOUS_TAG = "v0.3.2"
 MANIFEST_CONTRACT_VERSION = "producer-contract-manifest.v1"
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"

@@ -12,21 +12,21 @@ from typing import cast
 
 from runner.backends.base import AskBody, EnrichmentMode
 from runner.backends.memorykernel_local import missing_binary_message
-from runner.contract import RELEASES
+from runner.contract import RELEASES, TIMEOUT_MS_MAX, TIMEOUT_MS_MIN
 from runner.drill_run import DrillSettings
 from runner.engine import Releases, RunPlan, candidate_for
 from runner.errors import DefinitionError
 from runner.ledger import PinRow
 from runner.loader import LoadedDrill, default_drills_dir, load_drills, select_drills
 from runner.pins import (
-    BASELINE_TAG,
+    SHIPPED_TAG,
     Pin,
     check_manifest_matches,
     default_manifest_path,
     default_pin_path,
     load_pin,
 )
-from runner.spec import DeployReleaseFault
+from runner.spec import DeployReleaseFault, relative_fields, resolve_timeouts
 
 MANIFEST_BESIDE_PIN = "memorykernel-producer-manifest.json"
 
@@ -43,7 +43,7 @@ class RunRequest:
     drills_dir: Path | None
     fail_fast: bool
     rate_hz: float
-    consumer_timeout_ms: int
+    consumer_timeout_ms: int | None  # None: the pin's default_timeout_ms, as AssistSupport ships it
     ask_body: str
     enrichment: str
     reports_root: Path
@@ -68,8 +68,8 @@ def manifest_for(pin: Pin) -> Path | None:
 
 
 def load_consumer_pin(path: Path | None) -> Pin:
-    """The consumer's pin: the given file or the embedded baseline, with its manifest hash verified."""
-    pin = load_pin(path or default_pin_path(BASELINE_TAG))
+    """The consumer's pin: the given file or AssistSupport's shipped one, its manifest hash verified."""
+    pin = load_pin(path or default_pin_path(SHIPPED_TAG))
     manifest = manifest_for(pin)
     if pin.expected_producer_manifest_sha256 and manifest is not None:
         check_manifest_matches(pin, manifest)
@@ -91,15 +91,30 @@ def pin_from_ledger(row: PinRow | None) -> Pin | None:
     return None
 
 
-def compatible_green(last_green: Pin | None, consumer_pin: Pin) -> Pin:
-    """The rollback target: the last green pin when the consumer can talk to it, else the consumer's own pin."""
-    if last_green is not None and (
-        last_green.expected_service_contract_version
-        == consumer_pin.expected_service_contract_version
-        and last_green.expected_api_contract_version == consumer_pin.expected_api_contract_version
-    ):
-        return last_green
-    return consumer_pin
+def consumer_timeout(request: RunRequest, pin: Pin) -> tuple[int, bool]:
+    """The consumer's per-request timeout and whether it is the pin's own (no override set)."""
+    if request.consumer_timeout_ms is not None:
+        return request.consumer_timeout_ms, False
+    timeout = pin.default_timeout_ms
+    if not TIMEOUT_MS_MIN <= timeout <= TIMEOUT_MS_MAX:
+        raise DefinitionError(
+            f"{pin.source}: default_timeout_ms: {timeout} ms is outside the "
+            f"{TIMEOUT_MS_MIN}..{TIMEOUT_MS_MAX} ms the drill catalog is written for; "
+            "give --consumer-timeout-ms"
+        )
+    return timeout, True
+
+
+def resolve_drills(drills: list[LoadedDrill], timeout_ms: int) -> list[LoadedDrill]:
+    """Each drill with its timeout-relative fields as numbers for the timeout it runs with."""
+    return [
+        LoadedDrill(
+            resolve_timeouts(d.drill, d.drill.consumer.timeout_ms or timeout_ms),
+            d.path,
+            relative=relative_fields(d.drill),
+        )
+        for d in drills
+    ]
 
 
 def needed_releases(drills: Sequence[LoadedDrill], releases: Releases) -> set[str]:
@@ -118,9 +133,11 @@ def build_plan(
     """Validate everything the run needs and fix its decisions."""
     catalog = load_drills([request.drills_dir or default_drills_dir()])
     suite = request.suite if (request.suite or request.drills) else "nightly"
-    drills = select_drills(catalog, request.drills, suite)
     consumer_pin = load_consumer_pin(request.pin)
-    baseline = compatible_green(last_green, consumer_pin)
+    timeout_ms, from_pin = consumer_timeout(request, consumer_pin)
+    drills = resolve_drills(select_drills(catalog, request.drills, suite), timeout_ms)
+    # The consumer runs as shipped: MemoryKernel at the release its pin names.
+    baseline = consumer_pin
     releases = Releases(baseline=baseline, candidate=candidate_for(baseline))
     if request.memorykernel_bins:
         for tag in sorted(needed_releases(drills, releases)):
@@ -144,7 +161,8 @@ def build_plan(
         out_dir=out_dir,
         drill_settings=DrillSettings(
             rate_hz=request.rate_hz,
-            consumer_timeout_ms=request.consumer_timeout_ms,
+            consumer_timeout_ms=timeout_ms,
+            consumer_timeout_from_pin=from_pin,
             load_workers=request.load_workers,
         ),
         ask_body=cast(AskBody, request.ask_body),
@@ -152,7 +170,10 @@ def build_plan(
         fail_fast=request.fail_fast,
         settings={
             "rate_hz": f"{request.rate_hz:g}",
-            "consumer_timeout_ms": str(request.consumer_timeout_ms),
+            "consumer_timeout_ms": str(timeout_ms),
+            "consumer_timeout_source": "pin default_timeout_ms"
+            if from_pin
+            else "--consumer-timeout-ms",
             "load_workers": str(request.load_workers),
             "drills_dir": str(request.drills_dir or default_drills_dir()),
         },

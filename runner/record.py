@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "1.1"
 
 
 class Verdict(StrEnum):
@@ -145,7 +145,13 @@ class DrillResult(_Record):
     duration_s: float
     fault: dict[str, Any]
     fault_window: FaultWindow | None
-    consumer: dict[str, str]
+    consumer: dict[str, str] = Field(
+        description="what the consumer ran with: pin, timeout_ms (and its source), ask_body, enrichment"
+    )
+    timeout_relative: dict[str, str] = Field(
+        default_factory=dict,
+        description="drill fields written relative to the consumer timeout, as written",
+    )
     phases: list[PhaseSpan]
     probe: list[PhaseSummary]
     fallback_reasons: dict[str, int] = Field(

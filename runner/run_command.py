@@ -14,6 +14,7 @@ from tabulate import tabulate
 from runner.backends.base import Endpoints, Environment
 from runner.clock import SystemClock
 from runner.contract import RELEASES
+from runner.drill_run import drill_timeout_ms
 from runner.engine import Driver, Engine, RunPlan
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
@@ -24,7 +25,7 @@ from runner.progress import Progress
 from runner.record import RunRecord, Verdict
 from runner.run_state import state_dir, sweep_run
 from runner.signals import interrupts_raise
-from runner.spec import describe_fault
+from runner.spec import describe_fault, number
 
 __all__ = ["DRIVEN", "DrivenRun", "RunRequest", "execute"]
 
@@ -72,22 +73,35 @@ def make_environment(
 
 
 def print_plan(plan: RunPlan) -> None:
-    """The dry-run output: what would run, against which pins."""
+    """The dry-run output: what would run, against which pin, with which consumer timeout."""
+    pin = plan.consumer_pin
+    settings = plan.drill_settings
+    source = (
+        "pin default_timeout_ms" if settings.consumer_timeout_from_pin else "--consumer-timeout-ms"
+    )
     print(
-        f"plan {plan.run_id}: backend {plan.backend}, suite {plan.suite or '-'}, consumer pin "
-        f"{plan.consumer_pin.release_tag} ({plan.consumer_pin.expected_service_contract_version}), "
-        f"baseline {plan.releases.baseline.release_tag}, candidate {plan.releases.candidate}, out {plan.out_dir}"
+        f"plan {plan.run_id}: backend {plan.backend}, suite {plan.suite or '-'}, out {plan.out_dir}"
+    )
+    print(
+        f"consumer pin {pin.release_tag} @ {pin.commit_sha[:12]} "
+        f"({pin.expected_service_contract_version}/{pin.expected_api_contract_version}) from "
+        f"{pin.source}; timeout {settings.consumer_timeout_ms} ms ({source}); ask body {plan.ask_body}"
+    )
+    print(
+        f"MemoryKernel {plan.releases.baseline.release_tag} (baseline), "
+        f"candidate {plan.releases.candidate}"
     )
     rows = [
         (
             d.drill.name,
             describe_fault(d.drill.fault),
-            f"{d.drill.window_s:g}s",
+            f"{number(d.drill.window_s):g}s",
+            f"{drill_timeout_ms(d, settings)} ms",
             d.drill.recover.kind,
         )
         for d in plan.drills
     ]
-    print(tabulate(rows, headers=["drill", "fault", "window", "recover"]))
+    print(tabulate(rows, headers=["drill", "fault", "window", "timeout", "recover"]))
 
 
 def print_summary(record: RunRecord) -> None:

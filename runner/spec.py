@@ -5,8 +5,8 @@ A drill file is YAML (loaded by `runner.loader`) holding one drill:
     name: latency-above-timeout
     description: Every MemoryKernel answer delayed past the consumer timeout
     suites: [nightly, rehearsal]
-    fault: {kind: latency, latency_ms: 900}
-    window_s: 3
+    fault: {kind: latency, latency_ms: timeout + 300ms}   # relative to the consumer timeout
+    window_s: 2 * timeout + 1s
     expect:
       during: fallback
       fallback_reasons: [offline]
@@ -16,11 +16,20 @@ A drill file is YAML (loaded by `runner.loader`) holding one drill:
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
-from runner.contract import FallbackReason
+from runner.contract import TIMEOUT_MS_MAX, TIMEOUT_MS_MIN, FallbackReason
+from runner.relative import check_relative, number_or_relative, parse_relative
 
 # Bounds that keep a drill from hanging a CI job: a window of an hour is a typo, not a drill.
 MAX_WINDOW_S = 600.0
@@ -43,6 +52,16 @@ ReleaseRef = Annotated[
     ),
 ]
 DelayMs = Annotated[int, Field(gt=0, le=MAX_DELAY_MS)]
+# `timeout + 300ms`: resolved against the consumer timeout before a drill runs (runner.relative).
+Relative = Annotated[str, AfterValidator(check_relative)]
+DelayMsOrRelative = Annotated[
+    int | str, PlainValidator(number_or_relative(int, gt=0, le=MAX_DELAY_MS))
+]
+HoldMsOrRelative = Annotated[
+    int | str, PlainValidator(number_or_relative(int, ge=0, le=MAX_DELAY_MS))
+]
+WindowS = Annotated[float | str, PlainValidator(number_or_relative(float, gt=0, le=MAX_WINDOW_S))]
+BudgetS = Annotated[float | str, PlainValidator(number_or_relative(float, gt=0, le=MAX_BUDGET_S))]
 
 
 class DisabledFault(_Spec):
@@ -88,7 +107,7 @@ class LatencyFault(_Spec):
     """A Toxiproxy latency toxic on MemoryKernel's traffic."""
 
     kind: Literal["latency"]
-    latency_ms: DelayMs
+    latency_ms: DelayMsOrRelative
     jitter_ms: Annotated[int, Field(ge=0, le=MAX_DELAY_MS)] = 0
     stream: Stream = "downstream"
 
@@ -97,7 +116,7 @@ class HangFault(_Spec):
     """A Toxiproxy timeout toxic: data stops; with timeout_ms 0 the connection is held until removed."""
 
     kind: Literal["hang"]
-    timeout_ms: Annotated[int, Field(ge=0, le=MAX_DELAY_MS)] = 0
+    timeout_ms: HoldMsOrRelative = 0
     stream: Stream = "downstream"
 
 
@@ -118,7 +137,7 @@ class TruncateFault(_Spec):
 
 
 _RESPONDER_ENTRY = (
-    r"(passthrough|junk-page|wrong-shape|degraded|empty-context|truncate|hang|status:[1-5]\d\d|typed:[a-z_]+(:[1-5]\d\d)?)"
+    r"(passthrough|junk-page|wrong-shape|degraded|empty-context|truncate|stall|hang|status:[1-5]\d\d|typed:[a-z_]+(:[1-5]\d\d)?)"
     r"(@/[A-Za-z0-9/_.-]+)?"
 )
 ResponderMode = Annotated[
@@ -229,6 +248,13 @@ class DuringFault(StrEnum):
     EITHER = "either"
 
 
+_check_bound = number_or_relative(float, gt=0, le=600_000)
+
+
+def _bound_or_auto(value: object) -> float | str:
+    return "auto" if value == "auto" else _check_bound(value)
+
+
 class Expectations(_Spec):
     """What the Draft flow must show before, during and after the fault."""
 
@@ -236,15 +262,25 @@ class Expectations(_Spec):
     fallback_reasons: list[FallbackReason] = Field(default_factory=list)
     machine_error_codes: list[str] | None = None
     min_availability: Annotated[float, Field(ge=0, le=1)] = 1.0
-    latency_bound_ms: Annotated[float, Field(gt=0, le=600_000)] | Literal["auto"] = "auto"
+    # "auto": 3 calls × the consumer timeout + 250 ms
+    latency_bound_ms: Annotated[float | str, PlainValidator(_bound_or_auto)] = "auto"
     steady: Literal["enriched"] = "enriched"
 
     @model_validator(mode="after")
     def _reasons_match_mode(self) -> Expectations:
-        if self.during is DuringFault.FALLBACK and not self.fallback_reasons:
-            raise ValueError("fallback_reasons: list at least one reason when during is 'fallback'")
+        # Each of these can never pass: the fallback assertion needs an expected reason to be seen,
+        # and the machine_error_code assertion needs fallbacks to read codes from.
+        if self.during is not DuringFault.ENRICHED and not self.fallback_reasons:
+            raise ValueError(
+                f"fallback_reasons: list at least one reason when during is '{self.during.value}'"
+            )
         if self.during is DuringFault.ENRICHED and self.fallback_reasons:
             raise ValueError("fallback_reasons: must be empty when during is 'enriched'")
+        if self.during is DuringFault.ENRICHED and self.machine_error_codes is not None:
+            raise ValueError(
+                "machine_error_codes: an enriched Draft has no machine_error_code; "
+                "remove it or expect a fallback"
+            )
         return self
 
 
@@ -252,14 +288,15 @@ class Recovery(_Spec):
     """How the drill recovers: remove the fault, or roll back to the last green pin."""
 
     kind: Literal["remove_fault", "rollback"] = "remove_fault"
-    budget_s: Annotated[float, Field(gt=0, le=MAX_BUDGET_S)] = 10.0
+    budget_s: BudgetS = 10.0
 
 
 class ConsumerOverrides(_Spec):
     """Consumer settings for this drill (the consumer is restarted with them, and back afterwards)."""
 
     ask_body: Literal["shipped", "patched"] | None = None
-    timeout_ms: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    # AssistSupport clamps its timeout to 100..=30000 ms: a value outside would not be the one it uses.
+    timeout_ms: Annotated[int, Field(ge=TIMEOUT_MS_MIN, le=TIMEOUT_MS_MAX)] | None = None
 
 
 class Drill(_Spec):
@@ -269,7 +306,7 @@ class Drill(_Spec):
     description: Annotated[str, Field(min_length=1, max_length=500)]
     suites: Annotated[list[str], Field(min_length=1)]
     fault: Fault
-    window_s: Annotated[float, Field(gt=0, le=MAX_WINDOW_S)] = 3.0
+    window_s: WindowS = 3.0
     expect: Expectations
     recover: Recovery = Recovery()
     consumer: ConsumerOverrides = ConsumerOverrides()
@@ -283,6 +320,8 @@ class Drill(_Spec):
             raise ValueError("suites: a suite is listed twice")
         if self.fault.kind == "deploy_release" and self.recover.kind != "rollback":
             raise ValueError("recover.kind: a deploy_release drill recovers by 'rollback'")
+        for timeout_ms in possible_timeouts(self):
+            _check_resolves(self, timeout_ms)
         return self
 
 
@@ -291,3 +330,93 @@ def describe_fault(fault: Fault) -> str:
     params = {k: v for k, v in fault.model_dump().items() if k != "kind"}
     inner = ", ".join(f"{k}={v}" for k, v in params.items())
     return f"{fault.kind}({inner})" if inner else fault.kind
+
+
+# Fields that may be written relative to the consumer timeout, and the unit of their numbers.
+RELATIVE_FIELDS: dict[tuple[str, ...], str] = {
+    ("fault", "latency_ms"): "ms",
+    ("fault", "timeout_ms"): "ms",
+    ("window_s",): "s",
+    ("recover", "budget_s"): "s",
+    ("expect", "latency_bound_ms"): "ms",
+}
+
+
+def possible_timeouts(drill: Drill) -> tuple[int, ...]:
+    """The consumer timeouts a drill can run with: its own, else both ends of AssistSupport's clamp.
+
+    Every relative field is linear in the timeout, so a bound that holds at both ends holds between.
+    """
+    if drill.consumer.timeout_ms is not None:
+        return (drill.consumer.timeout_ms,)
+    return (TIMEOUT_MS_MIN, TIMEOUT_MS_MAX)
+
+
+def relative_fields(drill: Drill) -> dict[str, str]:
+    """`field.path -> expression` for each field the drill file writes relative to the timeout."""
+    found: dict[str, str] = {}
+    data = drill.model_dump(mode="python")
+    for path in RELATIVE_FIELDS:
+        value = _get(data, path)
+        if isinstance(value, str) and value != "auto":
+            found[".".join(path)] = value
+    return found
+
+
+def _get(data: dict[str, Any], path: tuple[str, ...]) -> object:
+    holder: object = data
+    for key in path:
+        if not isinstance(holder, dict):
+            return None
+        holder = holder.get(key)
+    return holder
+
+
+def resolve_timeouts(drill: Drill, timeout_ms: int) -> Drill:
+    """The drill with every relative field turned into its number for a `timeout_ms` consumer."""
+    relative = relative_fields(drill)
+    if not relative:
+        return drill
+    data = drill.model_dump(mode="python")
+    for path, unit in RELATIVE_FIELDS.items():
+        text = relative.get(".".join(path))
+        if text is None:
+            continue
+        holder = data
+        for key in path[:-1]:
+            holder = holder[key]
+        ms = parse_relative(text).ms(timeout_ms)
+        holder[path[-1]] = (
+            round(ms) if path[-1] in _INTEGER_FIELDS else (ms / 1000 if unit == "s" else ms)
+        )
+    return Drill.model_validate(data)
+
+
+_INTEGER_FIELDS = frozenset({"latency_ms", "timeout_ms"})
+
+
+def _check_resolves(drill: Drill, timeout_ms: int) -> None:
+    try:
+        resolve_timeouts(drill, timeout_ms)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(p) for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper())]
+        if len(loc) >= 2 and loc[0] == "fault":  # drop the discriminator tag
+            loc = [loc[0], *loc[2:]]
+        field = ".".join(loc)
+        written = relative_fields(drill).get(field, "")
+        message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+        message = message.split(" (got ")[0]
+        unit = RELATIVE_FIELDS.get(tuple(loc), "")
+        value = error.get("input")
+        shown = f"{value:g} {unit}" if isinstance(value, int | float) else repr(value)
+        raise ValueError(
+            f"{field}: {written} is {shown} at a {timeout_ms} ms consumer timeout; {message}"
+        ) from None
+
+
+def number(value: float | str) -> float:
+    """A drill number once the plan resolved it (`resolve_timeouts`); an expression here is a bug."""
+    if isinstance(value, str):
+        raise TypeError(f"{value!r} was not resolved against the consumer timeout")
+    return float(value)

@@ -153,7 +153,7 @@ def run_attached(endpoints: Endpoints, drills: list[str], out: Path) -> int:
         drills_dir=None,
         fail_fast=False,
         rate_hz=25.0,
-        consumer_timeout_ms=500,
+        consumer_timeout_ms=None,  # the pin's own, as the shared services run it
         ask_body="patched",
         enrichment="fallback",
         reports_root=out.parent,

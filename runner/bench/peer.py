@@ -30,8 +30,9 @@ from runner.bench.timing import read_report, timed_run
 from runner.errors import DefinitionError, EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.loader import default_drills_dir, load_drill_file
+from runner.plan import load_consumer_pin
 from runner.probes.draft import TICKET
-from runner.spec import LatencyFault
+from runner.spec import LatencyFault, number, resolve_timeouts
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,17 @@ class LatencyDrill:
 def latency_drill(name: str = DRILL, drills_dir: Path | None = None) -> LatencyDrill:
     """Read the drill file so the experiment uses the very same latency and window."""
     loaded = load_drill_file((drills_dir or default_drills_dir()) / f"{name}.yaml")
-    fault = loaded.drill.fault
+    # The consumer runs as shipped (its pin's timeout), so the drill resolves for that timeout.
+    timeout_ms = loaded.drill.consumer.timeout_ms or load_consumer_pin(None).default_timeout_ms
+    drill = resolve_timeouts(loaded.drill, timeout_ms)
+    fault = drill.fault
     if not isinstance(fault, LatencyFault):
         raise DefinitionError(f"{loaded.path}: fault: the peer run needs a latency fault")
     return LatencyDrill(
-        name=loaded.drill.name,
-        latency_ms=fault.latency_ms,
-        window_s=float(loaded.drill.window_s),
-        consumer_timeout_ms=loaded.drill.consumer.timeout_ms or 500,
+        name=drill.name,
+        latency_ms=int(number(fault.latency_ms)),
+        window_s=number(drill.window_s),
+        consumer_timeout_ms=timeout_ms,
     )
 
 

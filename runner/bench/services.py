@@ -14,10 +14,7 @@ from runner.backends.base import ConsumerSettings, Endpoints
 from runner.backends.local import LocalEnvironment
 from runner.drill_run import consumer_settings_for
 from runner.errors import EnvironmentProblem
-from runner.pins import BASELINE_TAG
 from runner.plan import load_consumer_pin
-
-CONSUMER_TIMEOUT_MS = 500
 
 
 @dataclass(frozen=True)
@@ -35,15 +32,14 @@ class SharedServices:
 
 @contextlib.contextmanager
 def shared_services(state_dir: Path, name: str = "bench") -> Iterator[SharedServices]:
-    """Bring up the embedded default at the baseline release, seed the support policy, always tear down."""
+    """Bring up the embedded default as shipped (its pin and the pin's timeout), seed, always tear down."""
     from runner.probes.seed import seed_policy
 
-    consumer = consumer_settings_for(
-        ConsumerSettings(pin=load_consumer_pin(None)), CONSUMER_TIMEOUT_MS
-    )
+    pin = load_consumer_pin(None)
+    consumer = consumer_settings_for(ConsumerSettings(pin=pin), None)
     env = LocalEnvironment(state_dir, name)
     try:
-        endpoints = env.up(BASELINE_TAG, consumer)
+        endpoints = env.up(pin.release_tag, consumer)
         seed_policy(endpoints.memorykernel_url)
         yield SharedServices(env, endpoints, consumer)
     finally:

@@ -36,6 +36,7 @@ from runner.spec import (
     StopFault,
     TruncateFault,
     describe_fault,
+    number,
 )
 from runner.tls import shared_ssl_context
 
@@ -120,10 +121,11 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
             env.disconnect_network()
             return once(env.reconnect_network)
         case LatencyFault(latency_ms=latency, jitter_ms=jitter, stream=stream):
-            attributes = {"latency": latency, "jitter": jitter}
+            attributes = {"latency": int(number(latency)), "jitter": jitter}
             return once(ctx.toxiproxy.add_toxic(proxy, "latency", stream, attributes))
         case HangFault(timeout_ms=timeout, stream=stream):
-            return once(ctx.toxiproxy.add_toxic(proxy, "timeout", stream, {"timeout": timeout}))
+            attributes = {"timeout": int(number(timeout))}
+            return once(ctx.toxiproxy.add_toxic(proxy, "timeout", stream, attributes))
         case BandwidthFault(rate_kb_s=rate, stream=stream):
             return once(ctx.toxiproxy.add_toxic(proxy, "bandwidth", stream, {"rate": rate}))
         case TruncateFault(bytes=limit, stream=stream):

@@ -12,6 +12,7 @@ A mode spec is one entry or several separated by commas. An entry is `MODE` (eve
     typed:<code>[:<n>]   a typed error envelope (HTTP n, else the code's contract status, else 500)
     hang                 read the request, never answer (until the mode changes or the stop)
     truncate             declare Content-Length, send half the body, close
+    stall                declare Content-Length, send half the body, then nothing (like hang)
 
 Example: `hang@/v1/query/ask` hangs only the ask; `typed:query_failed@/v1/query/ask,degraded`.
 Admin routes (never forwarded): `GET|POST /__responder/mode`, `GET /__responder/requests`.
@@ -48,6 +49,7 @@ MODE_KINDS = (
     "typed",
     "hang",
     "truncate",
+    "stall",
 )
 _FORWARDING = frozenset({"passthrough", "degraded", "empty-context"})
 _ADMIN_PREFIX = "/__responder/"
@@ -340,8 +342,8 @@ class _ResponderHandler(JsonRequestHandler):
             self.send_raw(status, f"{status} {reason}\n".encode(), "text/plain; charset=utf-8")
         elif kind == "typed":
             self._typed(mode)
-        elif kind == "truncate":
-            self._truncate(path, body)
+        elif kind in ("truncate", "stall"):
+            self._half_answer(body, stall=kind == "stall")
         else:
             self._forward(kind, path, body)
 
@@ -373,7 +375,8 @@ class _ResponderHandler(JsonRequestHandler):
             payload["legacy_error"] = message
         self.send_json(mode.status or 500, payload)
 
-    def _truncate(self, path: str, body: bytes) -> None:
+    def _half_answer(self, body: bytes, *, stall: bool) -> None:
+        """Headers and half the body; then close (truncate) or hold until the client gives up (stall)."""
         answer = None
         if self.app.upstream_url is not None:
             answer = self.app.forward(
@@ -386,6 +389,9 @@ class _ResponderHandler(JsonRequestHandler):
         self.send_raw(
             status, payload[: len(payload) // 2], content_type, content_length=len(payload)
         )
+        if stall:
+            self.wfile.flush()
+            self._hold()
 
     def _forward(self, kind: str, path: str, body: bytes) -> None:
         answer = self.app.forward(self.command, self.path, body, self.headers.get("Content-Type"))

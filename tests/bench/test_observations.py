@@ -41,8 +41,10 @@ def _draft(applied: bool, reason: str | None) -> dict[str, Any]:
 
 
 def test_the_latency_drill_file_gives_the_experiment_its_numbers() -> None:
+    # The shared services run the consumer as shipped (2500 ms), so the drill resolves for it:
+    # latency `timeout + 300ms`, window `2 * timeout + 1s`.
     drill = latency_drill()
-    assert (drill.latency_ms, drill.window_s) == (800, 2.0)
+    assert (drill.latency_ms, drill.window_s, drill.consumer_timeout_ms) == (2800, 6.0, 2500)
 
 
 def test_the_experiment_is_valid_for_chaos_toolkit() -> None:

@@ -101,4 +101,4 @@ def test_sigkilled_runner_then_env_reset_leaves_nothing(
     )
     assert after.returncode == 0, after.stdout[-2000:] + after.stderr[-2000:]
     report = json.loads((tmp_path / "reports" / "after" / "report.json").read_text())
-    assert report["releases"]["baseline"] == "v0.3.2" and report["verdict"] == "passed"
+    assert report["releases"]["baseline"] == "v0.4.0" and report["verdict"] == "passed"

@@ -212,7 +212,54 @@ CASES: list[tuple[str, str, str]] = [
     (
         "zero-consumer-timeout",
         VALID + "consumer: {timeout_ms: 0}\n",
-        "consumer.timeout_ms: must be greater than or equal to 1",
+        "consumer.timeout_ms: must be greater than or equal to 100",
+    ),
+    (
+        # AssistSupport clamps its timeout to 100..=30000 ms: 31000 is never what it uses.
+        "consumer-timeout-above-the-clamp",
+        VALID + "consumer: {timeout_ms: 31000}\n",
+        "consumer.timeout_ms: must be less than or equal to 30000",
+    ),
+    (
+        # `either` with no reason can never pass: the fallback assertion needs an expected reason.
+        "either-without-reasons",
+        variant("  during: fallback\n  fallback_reasons: [offline]\n", "  during: either\n"),
+        "expect.fallback_reasons: list at least one reason when during is 'either'",
+    ),
+    (
+        "enriched-with-machine-codes",
+        variant(
+            "  during: fallback\n  fallback_reasons: [offline]\n",
+            "  during: enriched\n  machine_error_codes: [query_failed]\n",
+        ),
+        "expect.machine_error_codes: an enriched Draft has no machine_error_code",
+    ),
+    (
+        "relative-latency-below-zero-at-the-smallest-timeout",
+        variant("{kind: stop}", "{kind: latency, latency_ms: timeout - 400ms}"),
+        "fault.latency_ms: timeout - 400ms is -300 ms at a 100 ms consumer timeout; "
+        "must be greater than 0",
+    ),
+    (
+        "relative-window-too-long-at-the-largest-timeout",
+        variant("window_s: 2", "window_s: 30 * timeout"),
+        "window_s: 30 * timeout is 900 s at a 30000 ms consumer timeout; "
+        "must be less than or equal to 600",
+    ),
+    (
+        "relative-checked-at-the-drill-s-own-timeout",
+        variant("window_s: 2", "window_s: timeout - 1s") + "consumer: {timeout_ms: 800}\n",
+        "window_s: timeout - 1s is -0.2 s at a 800 ms consumer timeout; must be greater than 0",
+    ),
+    (
+        "relative-without-timeout",
+        variant("window_s: 2", "window_s: 2s + 1s"),
+        "window_s: '2s + 1s' is not relative to the consumer timeout",
+    ),
+    (
+        "relative-unreadable-term",
+        variant("{kind: stop}", "{kind: latency, latency_ms: timeout + soon}"),
+        "fault.latency_ms: 'timeout + soon': cannot read 'soon'",
     ),
 ]
 

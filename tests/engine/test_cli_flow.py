@@ -13,7 +13,7 @@ def test_env_up_status_down(workdir: Path) -> None:
     up = mkdrill("env", "up", cwd=workdir)
     try:
         assert up.returncode == 0, up.stderr
-        assert "environment up at v0.3.2" in up.stdout
+        assert "environment up at v0.4.0" in up.stdout
         status = mkdrill("env", "status", cwd=workdir)
         assert status.returncode == 0
         assert status.stdout.count("running") == 3, status.stdout

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.engine.conftest import REPO, mkdrill, read_report
 
 
@@ -21,7 +23,7 @@ def test_rollback_drill_passes_and_times_the_restore_with_milestones(workdir: Pa
     assert rollback["verdict"] == "passed"
     assert rollback["fallback_reasons"].keys() == {"version-mismatch"}
     ttr = rollback["time_to_restore"]
-    assert ttr["kind"] == "rollback" and ttr["target_release"] == "v0.3.2"
+    assert ttr["kind"] == "rollback" and ttr["target_release"] == "v0.4.0"
     assert 0 < rollback["time_to_restore_s"] <= ttr["budget_s"]
     names = [m["name"] for m in ttr["milestones"]]
     assert names == [
@@ -92,8 +94,27 @@ def test_same_drills_pass_with_fallback_enrichment(workdir: Path) -> None:
 def test_dry_run_starts_nothing_and_writes_nothing(workdir: Path) -> None:
     done = mkdrill("run", "--dry-run", cwd=workdir)
     assert done.returncode == 0, done.stderr
-    assert "offline-stopped" in done.stdout and "baseline v0.3.2" in done.stdout
+    assert "offline-stopped" in done.stdout and "consumer pin v0.4.0" in done.stdout
+    # the suite's fast profile (MKDRILL_CONSUMER_TIMEOUT_MS=500) scales the timeout-bound drills
+    assert "timeout 500 ms (--consumer-timeout-ms)" in done.stdout
     assert not (workdir / "reports").exists()
+
+
+def test_dry_run_default_is_assistsupports_shipped_pin_and_timeout(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MKDRILL_CONSUMER_TIMEOUT_MS")
+    done = mkdrill("run", "--dry-run", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "consumer pin v0.4.0 @ 7e4806a34b98 (service.v3/api.v1)" in done.stdout
+        and "timeout 2500 ms (pin default_timeout_ms)" in done.stdout
+    ), done.stdout
+    assert "MemoryKernel v0.4.0 (baseline)" in done.stdout
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[4:]}
+    # timeout + 300ms and 2 * timeout + 1s at the pin's 2500 ms
+    assert "latency_ms=2800" in rows["latency-above-timeout"], rows["latency-above-timeout"]
+    assert " 6s " in rows["latency-above-timeout"] and "2500 ms" in rows["hang"]
 
 
 def test_bad_pin_is_one_line_exit_2_and_starts_nothing(workdir: Path) -> None:

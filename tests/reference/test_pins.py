@@ -12,8 +12,8 @@ import pytest
 from runner.contract import ERROR_CODE_STATUS
 from runner.errors import EXIT_BAD_INPUT, DefinitionError
 from runner.pins import (
-    BASELINE_TAG,
-    CANDIDATE_TAG,
+    PREVIOUS_TAG,
+    SHIPPED_TAG,
     Pin,
     check_manifest_matches,
     default_manifest_path,
@@ -100,7 +100,7 @@ def test_pin_without_hash_is_checked_on_fields_only_unless_hash_required() -> No
     )
 
 
-@pytest.mark.parametrize("tag", [BASELINE_TAG, CANDIDATE_TAG])
+@pytest.mark.parametrize("tag", [PREVIOUS_TAG, SHIPPED_TAG])
 def test_embedded_pins_are_the_real_bytes_and_match_embedded_manifests(tag: str) -> None:
     assert default_pin_path(tag).read_bytes() == (PINS / f"{tag}.json").read_bytes()
     assert default_manifest_path(tag).read_bytes() == (MANIFESTS / f"{tag}.json").read_bytes()
@@ -108,13 +108,11 @@ def test_embedded_pins_are_the_real_bytes_and_match_embedded_manifests(tag: str)
     check_manifest_matches(pin, default_manifest_path(tag), require_hash=True)
 
 
-def test_baseline_and_candidate_service_versions() -> None:
+def test_shipped_and_previous_pins_name_their_service_versions() -> None:
     assert (
-        load_pin(default_pin_path(BASELINE_TAG)).expected_service_contract_version == "service.v2"
+        load_pin(default_pin_path(PREVIOUS_TAG)).expected_service_contract_version == "service.v2"
     )
-    assert (
-        load_pin(default_pin_path(CANDIDATE_TAG)).expected_service_contract_version == "service.v3"
-    )
+    assert load_pin(default_pin_path(SHIPPED_TAG)).expected_service_contract_version == "service.v3"
 
 
 def test_unknown_embedded_tag_is_a_definition_error() -> None:

@@ -111,4 +111,4 @@ def test_killed_at_every_phase_then_reset_leaves_nothing(tmp_path: Path) -> None
     after = mkdrill(tmp_path, "run", "offline-stopped", "--out", str(reports / "after"))
     assert after.returncode == 0, after.stdout + after.stderr
     report = json.loads((reports / "after" / "report.json").read_text())
-    assert report["releases"]["baseline"] == "v0.3.2" and report["verdict"] == "passed"
+    assert report["releases"]["baseline"] == "v0.4.0" and report["verdict"] == "passed"
