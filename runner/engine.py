@@ -280,10 +280,13 @@ class Engine:
     ) -> tuple[Verdict, str]:
         plan = self.plan
         broken: list[str] = []
+        # The driver names drills as it loaded them; the plan holds them resolved for the timeout.
+        planned = {d.drill.name: d for d in plan.drills}
 
         def run_drill(loaded: LoadedDrill) -> DrillResult:
             if broken:
                 raise EnvironmentFailure(f"not run: the environment broke earlier ({broken[0]})")
+            loaded = planned.get(loaded.drill.name, loaded)
             result = self._run_one(ctx, endpoints, loaded, len(self._results) + 1, len(plan.drills))
             if result.verdict is Verdict.ERROR:
                 broken.append(f"{result.name}: {result.reason}")
