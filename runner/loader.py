@@ -62,9 +62,12 @@ class DrillFilesInvalid(DefinitionError):
 
 
 def default_drills_dir() -> Path:
-    """The catalog shipped beside the package (the repository's `drills/`), or `./drills`."""
-    repo_drills = Path(__file__).resolve().parent.parent / "drills"
-    return repo_drills if repo_drills.is_dir() else Path("drills")
+    """The catalog: the source checkout's `drills/`, else the copy inside the installed package."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / "drills", package / "data" / "drills"):
+        if candidate.is_dir():
+            return candidate
+    return Path("drills")
 
 
 def _field_path(loc: Iterable[int | str]) -> str:

@@ -36,7 +36,7 @@ from runner.backends.docker_compose_cli import COMPOSE_FILE, compose_create
 from runner.backends.docker_containers import (
     LOOPBACK,
     find_container,
-    image_config,
+    logs_tail,
     published_port,
     put_files,
     recreate,
@@ -94,6 +94,7 @@ from runner.images import (
     missing_images,
     runtime_image,
 )
+from runner.record import MemoryKernelIdentity
 
 __all__ = ["ComposeEnvironment", "describe_all", "reset_all"]
 
@@ -147,6 +148,8 @@ class ComposeEnvironment(Environment):
         self._consumer: ConsumerSettings | None = None
         self._closed = False
         self.up_seconds: float | None = None
+        self._identities: dict[str, MemoryKernelIdentity] = {}
+        self._images: dict[str, str] = {}
 
     # Lifecycle ---------------------------------------------------------------------------------
 
@@ -160,6 +163,8 @@ class ComposeEnvironment(Environment):
             wanted.append(consumer_tag)
         for tag in missing_images(client, wanted):
             raise EnvironmentProblem(self._missing_image_message(tag))
+        for tag in wanted:
+            self._note_image(tag)
         services = [MEMORYKERNEL, TOXIPROXY] + (
             [CONSUMER] if self._external_consumer is None else []
         )
@@ -186,6 +191,7 @@ class ComposeEnvironment(Environment):
                 self._start_consumer(self._container(CONSUMER), consumer, fresh=True)
             self._toxiproxy_kind = self._describe_toxiproxy(toxiproxy)
             self._wait_memorykernel(release)
+            self._note_contract(release)
             if self._external_consumer is None:
                 self._wait_consumer()
             else:
@@ -272,7 +278,7 @@ class ComposeEnvironment(Environment):
         image = memorykernel_image(release, self._mk_repo)
         if missing_images(client, [image]):
             raise EnvironmentProblem(self._missing_image_message(image))
-        command = database_command(image_config(client, image).get("Cmd"), database)
+        command = database_command(database)
         created = recreate(
             client, self._container(MEMORYKERNEL), image=image, command=command,
             ports={MK_PORT: self._ports[MK_PORT]}, aliases=[MEMORYKERNEL],
@@ -281,12 +287,70 @@ class ComposeEnvironment(Environment):
             put_files(created, DATA_DIR, BROKEN_DATABASE_FILES[database])
         self._start_container(created)
         self._release = release
+        self._note_image(image)
         current = self.toxiproxy.proxy(PROXY_NAME) or {}
         if current.get("upstream") != MK_UPSTREAM:
             self.toxiproxy.set_upstream(PROXY_NAME, MK_UPSTREAM)
         log.info("memorykernel now %s (database %s)", image, database)
 
+    def memorykernel_identities(self) -> dict[str, MemoryKernelIdentity]:
+        return dict(self._identities)
+
+    def images(self) -> dict[str, str]:
+        return dict(self._images)
+
+    def describe_memorykernel(self) -> str:
+        try:
+            container = self._container(MEMORYKERNEL)
+            container.reload()
+        except (EnvironmentProblem, APIError) as exc:
+            return f"memorykernel container of run {self.run_id}: {exc}"
+        state = container.attrs.get("State", {})
+        status = str(state.get("Status", "?"))
+        if status in ("exited", "dead"):
+            status += f" with code {state.get('ExitCode')}"
+        return (
+            f"container {container.name} ({container.attrs.get('Config', {}).get('Image', '')}) "
+            f"{status}; last log lines: {logs_tail(container, 5) or 'no output'}"
+        )
+
+    def _note_contract(self, release: str) -> None:
+        """What the MemoryKernel of `release` answered on /v1/health, into its identity."""
+        identity = self._identities.get(release)
+        if identity is None:
+            return
+        try:
+            version = self._http.get(f"{self._url(MK_PORT)}/v1/health").json()
+            contract = version.get("service_contract_version")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return
+        self._identities[release] = identity.model_copy(
+            update={"service_contract_version": contract if isinstance(contract, str) else None}
+        )
+
+    def _note_image(self, tag: str) -> None:
+        """Remember the image ID of `tag`, and for a MemoryKernel release its identity."""
+        try:
+            image = self._docker().images.get(tag)
+        except (ImageNotFound, APIError):
+            return
+        image_id = str(image.id)
+        self._images[tag] = image_id
+        release = tag.rsplit(":", 1)[-1]
+        known = self._identities.get(release)
+        if tag == memorykernel_image(release, self._mk_repo) and (
+            known is None or known.digest != image_id
+        ):
+            digests = image.attrs.get("RepoDigests") or []
+            self._identities[release] = MemoryKernelIdentity(
+                release=release,
+                kind="image",
+                name=f"{tag} ({digests[0]})" if digests else tag,
+                digest=image_id,
+            )
+
     def run_sql(self, statement: str) -> None:
+        self._note_image(runtime_image())
         try:
             run_sql(
                 self._docker(),
@@ -330,6 +394,7 @@ class ComposeEnvironment(Environment):
 
     def start_responder(self, mode: str) -> str:
         self.stop_responder()
+        self._note_image(runtime_image())
         container, upstream, url = start_responder_container(
             self._docker(), self.run_id, self.project, self._network_name(), mode
         )

@@ -14,7 +14,15 @@ from runner.errors import EnvironmentProblem
 
 log = logging.getLogger(__name__)
 
-COMPOSE_FILE = Path(__file__).resolve().parent.parent.parent / "compose" / "docker-compose.yml"
+
+def shipped_compose_dir() -> Path:
+    """compose/ of the source checkout, else the copy inside the installed package."""
+    package = Path(__file__).resolve().parent.parent
+    checkout = package.parent / "compose"
+    return checkout if (checkout / "docker-compose.yml").is_file() else package / "data" / "compose"
+
+
+COMPOSE_FILE = shipped_compose_dir() / "docker-compose.yml"
 COMPOSE_TIMEOUT_S = 120
 
 
@@ -49,8 +57,8 @@ def compose_create(
     """`up --no-start`: create the network, volume and containers of `project`, start nothing."""
     if not compose_file.is_file():
         raise EnvironmentProblem(
-            f"{compose_file}: compose file not found; the compose backend runs from a source "
-            "checkout of mkdrill"
+            f"{compose_file}: compose file not found; reinstall mkdrill (the package ships it "
+            "in runner/data/compose)"
         )
     command = [
         *compose_command(), "--file", str(compose_file), "--project-name", project,

@@ -1,4 +1,10 @@
-"""MemoryKernel in a container: its database on the run's volume, broken databases, SQL, health."""
+"""MemoryKernel in a container: its command line, database on the run's volume, broken databases, SQL, health.
+
+The image contract is the real binary's: an entrypoint that is the service, to which mkdrill
+passes `--bind 0.0.0.0:4010 --db PATH` itself. Nothing runs inside the user's container: broken
+database files are written with the Docker API (archive upload) and SQL runs in mkdrill's own
+runtime image on the same volume.
+"""
 
 from __future__ import annotations
 
@@ -27,30 +33,28 @@ BROKEN_DATABASE_FILES: dict[str, dict[str, bytes | None]] = {
     "directory": {"db-is-a-directory.sqlite3": None},
     "corrupt": {"corrupt.sqlite3": b"this is not an SQLite database\n" * 64},
 }
+# Runs as root in the helper, then as the database's owner, so the files SQLite creates beside
+# it (-wal, -shm) stay writable by the MemoryKernel container whatever user its image runs as.
 SQL_SCRIPT = (
-    "import sqlite3, sys\n"
+    "import os, sqlite3, sys\n"
     "try:\n"
+    "    owner = os.stat(sys.argv[1])\n"
+    "    os.setgid(owner.st_gid)\n"
+    "    os.setuid(owner.st_uid)\n"
     "    db = sqlite3.connect(sys.argv[1], timeout=5.0)\n"
     "    db.execute(sys.argv[2])\n"
     "    db.commit()\n"
     "    db.close()\n"
-    "except sqlite3.Error as exc:\n"
+    "except (OSError, sqlite3.Error) as exc:\n"
     "    sys.exit(f'sqlite3: {exc}')\n"
 )
-# exec exit codes of a missing interpreter: a MemoryKernel image of one's own may have no python3.
-NO_INTERPRETER = (126, 127)
+BIND = "0.0.0.0:4010"
 
 
-def database_command(default_command: list[str] | None, database: str) -> list[str] | None:
-    """The command for `database` ("normal" or a broken state): the image's, with `--db` changed."""
-    if database == "normal":
-        return None
-    path = f"{DATA_DIR}/{BROKEN_DATABASES[database]}"
-    arguments = list(default_command or [])
-    if "--db" in arguments[:-1]:
-        arguments[arguments.index("--db") + 1] = path
-        return arguments
-    return [*arguments, "--db", path]
+def database_command(database: str) -> list[str]:
+    """The command mkdrill gives the image's entrypoint for `database` ("normal" or a broken state)."""
+    path = DATABASE if database == "normal" else f"{DATA_DIR}/{BROKEN_DATABASES[database]}"
+    return ["--bind", BIND, "--db", path]
 
 
 def run_sql(
@@ -60,21 +64,13 @@ def run_sql(
     helper_image: str,
     run_id: str,
 ) -> None:
-    """One statement on the database: exec'd in the container, else in a helper on its volume."""
-    container.reload()
-    if container.status == "running":
-        exit_code, output = container.exec_run(["python3", "-c", SQL_SCRIPT, DATABASE, statement])
-        if exit_code == 0:
-            return
-        if exit_code not in NO_INTERPRETER:
-            raise EnvironmentProblem(
-                f"SQL on {DATABASE} in {container.name} failed: {last_line(output)}"
-            )
+    """One statement on the database, from a helper container on its volume (never inside it)."""
     try:
         client.containers.run(
             helper_image, ["python3", "-c", SQL_SCRIPT, DATABASE, statement],
             volumes={volume_of(container): {"bind": DATA_DIR, "mode": "rw"}},
             labels={LABEL_RUN_ID: run_id, LABEL_ROLE: "sql"}, remove=True, network_disabled=True,
+            user="0:0",
         )  # fmt: skip
     except ContainerError as exc:
         raise EnvironmentProblem(f"SQL on {DATABASE} failed: {last_line(exc.stderr)}") from exc

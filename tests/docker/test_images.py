@@ -34,7 +34,9 @@ def test_every_reference_image_is_built_on_the_offline_base(
         assert labels["io.mkdrill.version"] == __version__
     for release in ("v0.3.2", "v0.4.0"):
         config = docker_client.images.get(memorykernel_image(release)).attrs["Config"]
-        assert config["Cmd"][:2] == ["--release", release]
+        # The real binary's contract: the entrypoint is the service, mkdrill passes the flags.
+        assert config["Entrypoint"] == ["mkdrill", "serve", "memorykernel", "--release", release]
+        assert config["Cmd"] == ["--bind", "0.0.0.0:4010", "--db", "/data/memory_kernel.sqlite3"]
         assert config["Labels"]["io.mkdrill.release"] == release
 
 

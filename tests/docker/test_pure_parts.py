@@ -54,18 +54,31 @@ def test_debian_mirror_from_deb822_and_one_line_sources(tmp_path: Path) -> None:
     assert debian_mirror(tmp_path) == DEFAULT_DEBIAN_MIRROR
 
 
-def test_database_command_replaces_or_adds_db() -> None:
-    default = ["--release", "v0.4.0", "--db", "/data/memory_kernel.sqlite3"]
-    assert database_command(default, "normal") is None
-    assert database_command(default, "corrupt") == [
-        "--release", "v0.4.0", "--db", "/data/corrupt.sqlite3",
-    ]  # fmt: skip
-    assert database_command(["--bind", "0.0.0.0:4010"], "directory") == [
-        "--bind", "0.0.0.0:4010", "--db", "/data/db-is-a-directory.sqlite3",
-    ]  # fmt: skip
-    assert database_command(None, "missing-parent") == [
-        "--db", "/data/no-such-parent/memory_kernel.sqlite3",
-    ]  # fmt: skip
+def test_database_command_is_the_real_command_line_mkdrill_passes() -> None:
+    assert database_command("normal") == [
+        "--bind",
+        "0.0.0.0:4010",
+        "--db",
+        "/data/memory_kernel.sqlite3",
+    ]
+    assert database_command("corrupt") == [
+        "--bind",
+        "0.0.0.0:4010",
+        "--db",
+        "/data/corrupt.sqlite3",
+    ]
+    assert database_command("directory")[-1] == "/data/db-is-a-directory.sqlite3"
+    assert database_command("missing-parent")[-1] == "/data/no-such-parent/memory_kernel.sqlite3"
+
+
+def test_the_shipped_compose_file_passes_the_flags_and_runs_no_python_in_memorykernel() -> None:
+    import yaml
+
+    from runner.backends.docker_compose_cli import COMPOSE_FILE
+
+    service = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["memorykernel"]
+    assert service["command"] == database_command("normal")
+    assert "healthcheck" not in service, "a binary-only image has no python3 to run one"
 
 
 def test_project_names_are_what_compose_accepts() -> None:

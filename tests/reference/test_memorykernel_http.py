@@ -501,3 +501,35 @@ def test_record_invariants_are_validation_errors(
     response = mk_client.post("/v1/memory/add/constraint", json=mk_constraint_body(**fields))
     error = typed_error(response, mk_release, "validation_error", 400)
     assert reason in error["message"]
+
+
+def test_a_burst_of_60_connections_is_queued_not_dropped(tmp_path: Any) -> None:
+    """The real service (tokio, backlog 1024) answers bursts of 40-60 connections; a backlog of 5
+    made the reference drop the handshakes past the fifth, so `--load 40` saw resets it never would."""
+    import threading
+
+    from runner.contract import RELEASES
+    from runner.reference.memorykernel.app import MemoryKernelApp
+    from runner.reference.memorykernel.transport import MemoryKernelHTTPServer
+
+    app = MemoryKernelApp(RELEASES["v0.4.0"], tmp_path / "mk.sqlite3")
+    server = MemoryKernelHTTPServer(("127.0.0.1", 0), app, socket.AF_INET)
+    port = server.server_address[1]
+    clients: list[socket.socket] = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    try:
+        # Nothing accepts yet: every handshake must complete in the listen queue alone.
+        for _ in range(60):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        thread.start()
+        for client in clients:
+            client.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        statuses = [client.recv(64).split(b"\r\n", 1)[0] for client in clients]
+        assert statuses == [b"HTTP/1.1 200 OK"] * 60
+    finally:
+        for client in clients:
+            client.close()
+        if thread.is_alive():
+            server.shutdown()
+        server.close_connections()
+        server.server_close()

@@ -25,6 +25,9 @@ class MemoryKernelHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = True  # server_close() joins the connection threads
+    # tokio's listener backlog: a burst of 40-60 connections is answered, not reset (the
+    # socketserver default of 5 reset several of them after ~1 s).
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], app: MemoryKernelApp, family: int) -> None:
         self.address_family = family
