@@ -335,11 +335,21 @@ def env_up(
     toxiproxy_image: Annotated[
         str | None, typer.Option(envvar=TOXIPROXY_IMAGE_ENV, help=TOXIPROXY_IMAGE_HELP)
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Stop the environment that is up and start a new one."),
+    ] = False,
 ) -> None:
-    """Start an environment at the last green pin and leave it running (for rehearsals)."""
+    """Start an environment at the last green pin and leave it running (for rehearsals); prints its URLs."""
     from runner.env_command import env_up as up
 
-    up(backend.value, pin, reports, _compose_only_image(ctx, backend, toxiproxy_image))
+    up(
+        backend.value,
+        pin,
+        reports,
+        _compose_only_image(ctx, backend, toxiproxy_image),
+        replace=replace,
+    )
 
 
 @env_app.command("down")
@@ -354,7 +364,7 @@ def env_down(backend: BackendOption = Backend.local, reports: RootOption = DEFAU
 def env_status(
     backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
 ) -> None:
-    """Show environments and leftovers of mkdrill runs."""
+    """Show the `env up` environment's URLs, other environments and leftovers of mkdrill runs."""
     from runner.env_command import env_status as status
 
     status(backend.value, reports)

@@ -9,34 +9,52 @@ import typer
 from runner.backends.base import Environment
 from runner.backends.processes import pid_alive
 from runner.env_reset import ENV_RUN_ID
+from runner.errors import EnvironmentProblem
 from runner.run_state import state_dir, sweep_run
 
 
 def env_up(
-    backend: str, pin: Path | None, reports_root: Path, toxiproxy_image: str | None = None
+    backend: str,
+    pin: Path | None,
+    reports_root: Path,
+    toxiproxy_image: str | None = None,
+    replace: bool = False,
 ) -> None:
     """Start an environment at the given pin, else the last green one, and leave it running.
 
-    The consumer runs as shipped: pinned to that pin, with the pin's own timeout.
+    The consumer runs as shipped: pinned to that pin, with the pin's own timeout. A running
+    environment is never replaced unasked (`replace`).
     """
     from runner.backends.base import ConsumerSettings
     from runner.drill_run import consumer_settings_for
+    from runner.env_urls import EnvironmentUrls, save_urls
     from runner.ledger import Ledger
+    from runner.outputs import check_output_folder
     from runner.plan import load_consumer_pin, pin_from_ledger
     from runner.probes.seed import seed_policy
 
+    check_output_folder(reports_root, "--reports")
+    state = state_dir(reports_root)
+    running = environment_is_up(backend, state)
+    if running and not replace:
+        raise EnvironmentProblem(
+            f"an environment is already up ({running}); use it (`mkdrill env status` shows its URLs), "
+            "stop it with `mkdrill env down`, or replace it with `mkdrill env up --replace`"
+        )
     ledger_path = reports_root / "ledger.sqlite3"
     with Ledger(ledger_path) as ledger:
         last_green = None if pin is not None else pin_from_ledger(ledger.last_green())
         consumer_pin = load_consumer_pin(pin if last_green is None else last_green.source)
         ledger.ensure_seeded(consumer_pin)
     baseline = consumer_pin
-    env_down(backend, reports_root)
+    replaced = _stop(backend, reports_root)  # the one being replaced, or what a dead one left
+    if running:
+        typer.echo(f"replaced the environment that was up: {', '.join(replaced) or 'nothing left'}")
     env: Environment
     if backend == "local":
         from runner.backends.local import LocalEnvironment
 
-        env = LocalEnvironment(state_dir(reports_root), ENV_RUN_ID, outlive_owner=True)
+        env = LocalEnvironment(state, ENV_RUN_ID, outlive_owner=True)
     else:
         from runner.backends.compose import ComposeEnvironment
 
@@ -45,25 +63,70 @@ def env_up(
         baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), None)
     )
     seed_policy(endpoints.memorykernel_url)
-    typer.echo(
-        f"environment up at {baseline.release_tag} (consumer timeout "
-        f"{consumer_pin.default_timeout_ms} ms, the pin's): consumer {endpoints.consumer_url}, "
-        f"memorykernel {endpoints.memorykernel_url}, toxiproxy {endpoints.toxiproxy_url} ({env.toxiproxy_kind})"
+    urls = EnvironmentUrls.of(
+        backend,
+        baseline.release_tag,
+        env.toxiproxy_kind,
+        endpoints,
+        consumer=f"consumer timeout {consumer_pin.default_timeout_ms} ms, the pin's",
     )
+    for line in urls.lines(save_urls(state, urls)):
+        typer.echo(line)
     typer.echo("stop it with `mkdrill env down`")
+
+
+def environment_is_up(backend: str, state: Path) -> str:
+    """What of the `env up` environment still runs ('' when nothing does)."""
+    import json
+
+    if backend == "local":
+        try:
+            data = json.loads((state / f"{ENV_RUN_ID}.json").read_text())
+        except (OSError, ValueError):
+            return ""
+        alive = [
+            f"{p['name']} pid {p['pid']}"
+            for p in data.get("processes", [])
+            if pid_alive(int(p.get("pid", 0)))
+        ]
+        return f"local: {', '.join(alive)}" if alive else ""
+    from runner.backends.docker_client import LABEL_RUN_ID, connect
+
+    client = connect()
+    try:
+        filters = {"label": f"{LABEL_RUN_ID}={ENV_RUN_ID}", "status": "running"}
+        names = [c.name for c in client.containers.list(filters=filters)]
+    finally:
+        client.close()
+    return f"compose: {', '.join(sorted(names))}" if names else ""
+
+
+def _stop(backend: str, reports_root: Path) -> list[str]:
+    from runner.env_urls import urls_path
+
+    removed = sweep_run(backend, reports_root, ENV_RUN_ID)
+    urls_path(state_dir(reports_root)).unlink(missing_ok=True)
+    return removed
 
 
 def env_down(backend: str, reports_root: Path) -> None:
     """Stop the environment `env up` started."""
-    removed = sweep_run(backend, reports_root, ENV_RUN_ID)
+    removed = _stop(backend, reports_root)
     typer.echo("stopped: " + ", ".join(removed) if removed else "no environment was up")
 
 
 def env_status(backend: str, reports_root: Path) -> None:
-    """List environments that state files record, and whether their processes live."""
+    """The `env up` environment's URLs; environments that state files record, and whether they live."""
     import json
 
-    states = sorted(state_dir(reports_root).glob("*.json"))
+    from runner.env_urls import load_urls, urls_path
+
+    state = state_dir(reports_root)
+    urls = load_urls(state)
+    if urls is not None and urls.backend == backend and environment_is_up(backend, state):
+        for line in urls.lines(urls_path(state)):
+            typer.echo(line)
+    states = sorted(p for p in state.glob("*.json") if p.name != urls_path(state).name)
     if backend == "compose":
         from runner.backends.docker_sweep import describe_all
 

@@ -36,6 +36,7 @@ class Endpoints:
     toxiproxy_url: str
     proxy_name: str = PROXY_NAME
     proxy_listen: str = ""  # host:port where consumers reach MemoryKernel through Toxiproxy
+    admin_token: str = ""  # the reference consumer's /v1/admin/env token (this environment's own)
 
 
 @dataclass(frozen=True)

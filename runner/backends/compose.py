@@ -23,6 +23,7 @@ import httpx
 from docker.errors import APIError, ImageNotFound
 from docker.models.containers import Container
 
+from runner.backends.admin_token import ADMIN_TOKEN_ENV, admin_headers, new_admin_token
 from runner.backends.base import (
     PROXY_NAME,
     ConsumerSettings,
@@ -135,6 +136,7 @@ class ComposeEnvironment(Environment):
         self._consumer_image = consumer_image
         self._external_consumer = consumer_url.rstrip("/") if consumer_url else None
         self._toxiproxy_image = toxiproxy_image
+        self._admin_token = new_admin_token()
         self._docker_url = docker_url
         self._compose_file = compose_file
         self._health_timeout_s = health_timeout_s
@@ -178,6 +180,7 @@ class ComposeEnvironment(Environment):
             "MKDRILL_CONSUMER_ASK_BODY": consumer.ask_body,
             "MKDRILL_CONSUMER_ENRICHMENT": consumer.enrichment,
             **owner_variables(),
+            ADMIN_TOKEN_ENV: self._admin_token,
         }
         try:
             compose_create(
@@ -213,6 +216,7 @@ class ComposeEnvironment(Environment):
             toxiproxy_url=self._url(API_PORT),
             proxy_name=PROXY_NAME,
             proxy_listen=self.proxy_url.removeprefix("http://"),
+            admin_token=self._admin_token if self._external_consumer is None else "",
         )
 
     @property
@@ -386,7 +390,9 @@ class ComposeEnvironment(Environment):
     def set_consumer_env(self, values: dict[str, str | None]) -> None:
         url = self.endpoints().consumer_url + "/v1/admin/env"
         try:
-            self._http.post(url, json=values).raise_for_status()
+            self._http.post(
+                url, json=values, headers=admin_headers(self._admin_token)
+            ).raise_for_status()
         except httpx.HTTPError as exc:
             raise EnvironmentProblem(f"cannot set consumer env at {url}: {exc}") from exc
 
@@ -490,7 +496,7 @@ class ComposeEnvironment(Environment):
             )
             container = recreate(
                 self._docker(), container, command=consumer_command(consumer),
-                environment=consumer_environment(consumer), ports=pinned, aliases=[CONSUMER],
+                environment=consumer_environment(consumer, self._admin_token), ports=pinned, aliases=[CONSUMER],
             )  # fmt: skip
         put_files(container, PIN_DIR, {PIN_FILE: pin_bytes(consumer)}, mode=0o644)
         self._start_container(container)

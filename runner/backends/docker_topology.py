@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from runner.backends.admin_token import ADMIN_TOKEN_ENV
 from runner.backends.base import ConsumerSettings
 
 MEMORYKERNEL = "memorykernel"
@@ -49,9 +50,13 @@ def consumer_command(consumer: ConsumerSettings) -> list[str]:
     ]  # fmt: skip
 
 
-def consumer_environment(consumer: ConsumerSettings) -> dict[str, str]:
-    """The consumer's variables: MemoryKernel through the proxy, then the drill's own."""
-    return {"ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": CONSUMER_BASE_URL, **consumer.env}
+def consumer_environment(consumer: ConsumerSettings, admin_token: str) -> dict[str, str]:
+    """The consumer's variables: MemoryKernel through the proxy, the drill's own, the admin token."""
+    return {
+        "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": CONSUMER_BASE_URL,
+        **consumer.env,
+        ADMIN_TOKEN_ENV: admin_token,
+    }
 
 
 def pin_bytes(consumer: ConsumerSettings) -> bytes:

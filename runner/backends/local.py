@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from runner.backends.admin_token import ADMIN_TOKEN_ENV, admin_headers, new_admin_token
 from runner.backends.base import (
     ConsumerSettings,
     DatabaseState,
@@ -78,6 +79,7 @@ class LocalEnvironment(Environment):
         self._run_id = run_id
         self._scratch = state_dir / run_id
         self._external_toxiproxy = toxiproxy_url
+        self._admin_token = new_admin_token()
         self._processes: dict[str, ManagedProcess] = {}
         self._toxiproxy: ToxiproxyControl | None = None
         self._toxiproxy_kind = "embedded"
@@ -126,6 +128,7 @@ class LocalEnvironment(Environment):
             toxiproxy_url=self._toxiproxy.api_url if self._toxiproxy else "",
             proxy_name=self._proxy_name,
             proxy_listen=self._proxy_listen,
+            admin_token=self._admin_token,
         )
 
     def down(self) -> None:
@@ -319,6 +322,7 @@ class LocalEnvironment(Environment):
         env = {
             "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": f"http://{self._proxy_listen}",
             **consumer.env,
+            ADMIN_TOKEN_ENV: self._admin_token,
         }
         args = [
             "assistsupport",
@@ -352,7 +356,9 @@ class LocalEnvironment(Environment):
     def set_consumer_env(self, values: dict[str, str | None]) -> None:
         url = self._processes["assistsupport"].url + "/v1/admin/env"
         try:
-            self._http.post(url, json=values).raise_for_status()
+            self._http.post(
+                url, json=values, headers=admin_headers(self._admin_token)
+            ).raise_for_status()
         except httpx.HTTPError as exc:
             raise EnvironmentProblem(f"cannot set consumer env at {url}: {exc}") from exc
 

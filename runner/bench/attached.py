@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from runner.backends.admin_token import admin_headers
 from runner.backends.base import (
     ConsumerSettings,
     DatabaseState,
@@ -120,7 +121,9 @@ class AttachedEnvironment(Environment):
     def set_consumer_env(self, values: dict[str, str | None]) -> None:
         url = f"{self._endpoints.consumer_url}/v1/admin/env"
         try:
-            self._http.post(url, json=values).raise_for_status()
+            self._http.post(
+                url, json=values, headers=admin_headers(self._endpoints.admin_token)
+            ).raise_for_status()
         except httpx.HTTPError as exc:
             raise EnvironmentProblem(f"cannot set consumer env at {url}: {exc}") from exc
 
@@ -139,6 +142,7 @@ def endpoints_from_json(text: str) -> Endpoints:
         memorykernel_url=str(data["memorykernel_url"]),
         toxiproxy_url=str(data["toxiproxy_url"]),
         proxy_name=str(data["proxy_name"]),
+        admin_token=str(data.get("admin_token", "")),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runner.backends.admin_token import admin_headers
 from runner.faults.responder import FaultResponder
 from runner.pins import default_pin_path, load_pin
 from runner.probes.seed import POLICY_MEMORY_ID, seed_policy
@@ -49,9 +50,14 @@ def consumer(
         "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS": str(timeout_ms),
     }
     server = AssistSupportServer(
-        load_pin(default_pin_path(pin_tag)), ask_body=ask_body, enrichment=enrichment, env=env
+        load_pin(default_pin_path(pin_tag)),
+        ask_body=ask_body,
+        enrichment=enrichment,
+        env=env,
+        admin_token="e2e-token",
     )
-    with server, httpx.Client(base_url=server.url, timeout=30.0) as client:
+    headers = admin_headers("e2e-token")
+    with server, httpx.Client(base_url=server.url, timeout=30.0, headers=headers) as client:
         yield server, client
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runner.backends.admin_token import admin_headers
 from runner.errors import DefinitionError, EnvironmentProblem
 from runner.pins import Pin, default_pin_path, load_pin
 from runner.probes.draft import outcome_from_response
@@ -34,6 +35,10 @@ def pin() -> Pin:
     return load_pin(default_pin_path("v0.4.0"))
 
 
+TOKEN = "environment-token-1"
+ADMIN = admin_headers(TOKEN)
+
+
 @pytest.fixture
 def stub() -> Iterator[StubMemoryKernel]:
     with StubMemoryKernel() as server:
@@ -42,8 +47,10 @@ def stub() -> Iterator[StubMemoryKernel]:
 
 @pytest.fixture
 def running(pin: Pin, stub: StubMemoryKernel) -> Iterator[tuple[AssistSupportServer, httpx.Client]]:
-    server = AssistSupportServer(pin, env={"ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": stub.url})
-    with server, httpx.Client(base_url=server.url, timeout=10.0) as client:
+    server = AssistSupportServer(
+        pin, env={"ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": stub.url}, admin_token=TOKEN
+    )
+    with server, httpx.Client(base_url=server.url, timeout=10.0, headers=ADMIN) as client:
         yield server, client
 
 
@@ -158,6 +165,31 @@ def test_admin_env_rejects_other_names_and_values(
     response = client.post("/v1/admin/env", content=content)
     assert response.status_code == 400
     assert client.get("/v1/admin/env").json()["settings"]["enabled"] is True
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}], ids=str
+)
+def test_admin_env_needs_the_environments_token(
+    running: tuple[AssistSupportServer, httpx.Client], headers: dict[str, str]
+) -> None:
+    server, _ = running
+    changes = {"ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": "http://attacker.invalid:1"}
+    with httpx.Client(base_url=server.url, timeout=10.0, headers=headers) as stranger:
+        refused = stranger.post("/v1/admin/env", json=changes)
+        assert refused.status_code == 401
+        assert "Authorization: Bearer <token>" in refused.json()["error"]
+        assert stranger.get("/v1/admin/env").status_code == 401
+        assert stranger.post("/v1/draft", json={"ticket": "x"}).json()["enrichment"]["applied"]
+
+
+def test_admin_env_is_off_without_a_token(pin: Pin, stub: StubMemoryKernel) -> None:
+    with AssistSupportServer(
+        pin, env={"ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": stub.url}, admin_token=""
+    ) as server:
+        refused = httpx.post(f"{server.url}/v1/admin/env", json={}, headers=admin_headers(""))
+        assert refused.status_code == 403
+        assert "MKDRILL_ADMIN_TOKEN" in refused.json()["error"]
 
 
 def test_given_env_replaces_os_environ(

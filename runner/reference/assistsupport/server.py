@@ -21,6 +21,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from runner.backends.admin_token import ADMIN_TOKEN_ENV, token_matches
 from runner.errors import DefinitionError
 from runner.pins import Pin, load_pin
 from runner.reference.assistsupport import serde_json
@@ -192,11 +193,17 @@ class _ConsumerApp:
     """State shared by the handler threads of one consumer server."""
 
     def __init__(
-        self, pin: Pin, ask_body: AskBody, enrichment: EnrichmentMode, env: Mapping[str, str] | None
+        self,
+        pin: Pin,
+        ask_body: AskBody,
+        enrichment: EnrichmentMode,
+        env: Mapping[str, str] | None,
+        admin_token: str = "",
     ) -> None:
         self.pin = pin
         self.ask_body = ask_body
         self.enrichment = enrichment
+        self.admin_token = admin_token
         self._base_env = dict(env) if env is not None else None
         self._overrides: dict[str, str | None] = {}
         self._lock = threading.Lock()
@@ -271,7 +278,8 @@ class _ConsumerHandler(JsonRequestHandler):
         elif path == "/v1/pin":
             self.send_json(200, self.app.pin.assistsupport_view())
         elif path == "/v1/admin/env":
-            self._env_state(200)
+            if self._admin_allowed():
+                self._env_state(200)
         elif path in ("/v1/draft",):
             self._method_not_allowed()
         else:
@@ -283,11 +291,27 @@ class _ConsumerHandler(JsonRequestHandler):
         if path == "/v1/draft":
             self._draft(body)
         elif path == "/v1/admin/env":
-            self._set_env(body)
+            if self._admin_allowed():
+                self._set_env(body)
         elif path in ("/v1/health", "/v1/preflight", "/v1/pin"):
             self._method_not_allowed()
         else:
             self.send_json(404, {"error": f"no route {path}"})
+
+    def _admin_allowed(self) -> bool:
+        """The admin route repoints the consumer: only with the environment's token (401 otherwise)."""
+        if not self.app.admin_token:
+            self.send_json(
+                403, {"error": f"admin route off: start the consumer with {ADMIN_TOKEN_ENV} set"}
+            )
+            return False
+        if token_matches(self.app.admin_token, self.headers.get("Authorization")):
+            return True
+        self.send_json(
+            401,
+            {"error": "admin route needs the environment's token: Authorization: Bearer <token>"},
+        )
+        return False
 
     def _method_not_allowed(self) -> None:
         self.send_json(405, {"error": f"method {self.command} not allowed on {self.path}"})
@@ -413,7 +437,8 @@ class AssistSupportServer:
     """The reference consumer in-process: context manager with `.url`, `.port`, start(), stop().
 
     `env`, when given, replaces os.environ as the adapter's environment (hermetic tests);
-    `POST /v1/admin/env` layers overrides on top either way.
+    `POST /v1/admin/env` layers overrides on top either way, for a caller holding `admin_token`
+    (default: the MKDRILL_ADMIN_TOKEN variable; empty turns the admin route off).
     """
 
     def __init__(
@@ -424,11 +449,13 @@ class AssistSupportServer:
         ask_body: str = "patched",
         enrichment: str = "fallback",
         env: Mapping[str, str] | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.pin = pin
         self.ask_body: AskBody = _mode(ask_body, AskBody, "ask_body")
         self.enrichment: EnrichmentMode = _mode(enrichment, EnrichmentMode, "enrichment")
-        self._app = _ConsumerApp(pin, self.ask_body, self.enrichment, env)
+        token = os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token
+        self._app = _ConsumerApp(pin, self.ask_body, self.enrichment, env, token)
         self._server = BackgroundServer(
             "assistsupport", host, port, _ConsumerHandler, self._app, on_stop=self._app.abort_all
         )
