@@ -34,7 +34,7 @@ V1 = "01JMKDR1FT5EED0C0NSTRA1NT0"
             MIGRATE_REQUEST,
             b'{"dry_run" true}',
             400,
-            SYNTAX + "dry_run: expected `:` at line 1 column 12",
+            SYNTAX + "expected `:` at line 1 column 12",  # as the real binary: no key path
         ),
         (MIGRATE_REQUEST, b"{\n 1: true}", 400, SYNTAX + "key must be a string at line 2 column 2"),
         (MIGRATE_REQUEST, b"{}", 422, DATA + "missing field `dry_run` at line 1 column 2"),

@@ -18,8 +18,7 @@ removed (each is a row of the reference-vs-real comparison; none changes a drill
   `write_conflict` ("failed to persist context package"), reference 200 (it replaces the package).
 - the same link written twice: real 200 (a duplicate row), reference 409.
 - 409/400/503 messages: real carries the outermost text only ("failed to insert memory record"),
-  reference the whole cause chain; a JSON syntax error reads "…JSON: text: expected `:` …" where
-  the real one has no field prefix.
+  reference the whole cause chain.
 - database layout: the reference's schema version 2 is its own (no payload tables, no
   `memory_links.id`); neither opens a database the other made.
 - a `memory_records` table without id columns: real schema-version 200, context 404, ask 503;

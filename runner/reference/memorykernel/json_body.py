@@ -279,9 +279,11 @@ class Struct(Kind):
                 field = self._by_name.get(key)
                 if field is not None and field.name in values:
                     raise reader.unpositioned(f"duplicate field `{key}`")
+                # serde_json reads the colon before the value (and serde_path_to_error only then
+                # enters the key), so a missing colon is reported without the key's path.
+                reader.colon()
                 reader.path.append(key)
                 try:
-                    reader.colon()
                     if field is None:
                         reader.ignore_value()
                     else:
