@@ -40,6 +40,9 @@ CALLS_PER_DRAFT = 3  # health, schema-version, ask: each bounded by the consumer
 LATENCY_MARGIN_MS = 250.0
 RESTORE_GRACE_S = 5.0
 STEADY_RATE_HZ = 100.0
+# Fallbacks no amount of waiting changes: the consumer's own request is refused (contract §3.4).
+DETERMINISTIC_REASONS = frozenset({"validation-error"})
+IMPOSSIBLE_AFTER = 20  # Drafts in a row refused that way end the steady-state wait
 LOAD_START_DEADLINE_S = 15.0
 
 
@@ -102,6 +105,7 @@ class DrillRun:
         self._ttr: TimeToRestore | None = None
         self._window: FaultWindow | None = None
         self.interrupted = False
+        self.steady_gave_up: str | None = None
         self._deferred: Callable[[list[Sample]], list[Assertion]] | None = None
 
     # Phase bookkeeping ---------------------------------------------------------------------------
@@ -181,7 +185,11 @@ class DrillRun:
         steady_ok = self._await_enriched(sampler, Phase.STEADY)
         self._assertions.append(
             steady_assertion(
-                Phase.STEADY, self._samples(sampler), self.settings.steady_needed, steady_ok
+                Phase.STEADY,
+                self._samples(sampler),
+                self.settings.steady_needed,
+                steady_ok,
+                note=self.steady_gave_up,
             )
         )
         if not steady_ok:  # the failed steady assertion says why; nothing is injected
@@ -265,16 +273,35 @@ class DrillRun:
         )
 
     def _await_enriched(self, sampler: Sampler, phase: Phase) -> bool:
-        """Wait for `steady_needed` enriched Drafts in a row started in `phase`."""
+        """Wait for `steady_needed` enriched Drafts in a row started in `phase`.
+
+        Before any fault, a run of Drafts all rejected the same deterministic way (the consumer's
+        request itself refused, e.g. 422 `invalid_json`) cannot turn enriched by waiting: the wait
+        stops there and says so, instead of running to its deadline.
+        """
         deadline = self.clock.now() + self.settings.steady_timeout_s
         while self.clock.now() < deadline:
             streak = 0
+            rejected: list[str] = []
             for sample in sorted(
                 (s for s in sampler.samples() if s.phase is phase), key=lambda s: s.started
             ):
-                streak = streak + 1 if (sample.outcome.ok and sample.outcome.applied) else 0
+                outcome = sample.outcome
+                streak = streak + 1 if (outcome.ok and outcome.applied) else 0
+                reason = outcome.fallback_reason
+                if outcome.applied or reason not in DETERMINISTIC_REASONS:
+                    rejected = []
+                elif not rejected or rejected[-1] == reason:
+                    rejected.append(str(reason))
+                else:
+                    rejected = [str(reason)]
             if streak >= self.settings.steady_needed:
                 return True
+            if phase is Phase.STEADY and len(rejected) >= IMPOSSIBLE_AFTER:
+                self.steady_gave_up = (
+                    f"gave up after {len(rejected)} {rejected[-1]} in a row with no fault on"
+                )
+                return False
             sampler.wait_for_sample(0.1)
         return False
 
@@ -339,6 +366,7 @@ class DrillRun:
                 "timeout_source": self._timeout_source(),
             },
             timeout_relative=dict(self.loaded.relative),
+            expected_red=self.drill.expected_red,
             phases=self._phases,
             probe=summarize(samples),
             fallback_reasons=dict(reasons),
@@ -372,7 +400,7 @@ def to_samples(raw: Sequence[TimedSample], t0: float) -> list[Sample]:
 def _first_message(samples: Sequence[Sample], phase: Phase) -> str:
     for sample in samples:
         if sample.phase is phase and not sample.applied and sample.message:
-            return sample.message[:300]
+            return sample.message  # whole: the displays shorten it at a word
     return ""
 
 

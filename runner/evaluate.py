@@ -168,9 +168,9 @@ def restore_assertion(ttr: TimeToRestore) -> Assertion:
 
 
 def steady_assertion(
-    phase: Phase, samples: Sequence[Sample], needed: int, reached: bool
+    phase: Phase, samples: Sequence[Sample], needed: int, reached: bool, note: str | None = None
 ) -> Assertion:
-    """Steady state (before or after the fault): `needed` enriched Drafts in a row."""
+    """Steady state (before or after the fault): `needed` enriched Drafts in a row; `note` says why it stopped."""
     in_phase = [s for s in samples if s.phase is phase]
     reasons = Counter(
         f"{s.fallback_reason}" + (f" [{s.machine_error_code}]" if s.machine_error_code else "")
@@ -180,6 +180,8 @@ def steady_assertion(
     observed = f"{sum(s.applied for s in in_phase)}/{len(in_phase)} enriched"
     if reasons:
         observed += f"; fallbacks: {_counts(dict(reasons))}"
+    if note:
+        observed += f"; {note}"
     return Assertion(
         name=f"{phase.value}_enriched",
         phase=phase,

@@ -9,6 +9,8 @@ from typing import TextIO
 from runner.backends.base import Endpoints
 from runner.record import DrillResult, Phase, RunRecord, Verdict
 from runner.reports.redact import mask_url_credentials
+from runner.reports.tables import consumer_label
+from runner.text import shorten_at_word
 
 MARKS = {
     Verdict.PASSED: "PASS",
@@ -82,9 +84,19 @@ class Progress:
             else ""
         )
         reasons = ",".join(sorted(result.fallback_reasons)) or "-"
-        line = f"{self._paint(MARKS[result.verdict], result.verdict)} {self._current} ({result.duration_s:.1f}s, fallback {reasons}{ttr})"
+        mark = self._paint(MARKS[result.verdict], result.verdict)
+        if result.expected_red is not None:
+            mark += (
+                " (expected red)"
+                if result.verdict is not Verdict.PASSED
+                else " (expected red: now green)"
+            )
+        line = f"{mark} {self._current} ({result.duration_s:.1f}s, fallback {reasons}{ttr})"
+        line += f"\n      consumer: {consumer_label(result)}"
         if result.verdict is not Verdict.PASSED:
-            line += f"\n      {result.reason}"
+            line += f"\n      {shorten_at_word(result.reason)}"
+        if result.expected_red is not None:
+            line += f"\n      expected red: {shorten_at_word(result.expected_red)}"
         self.stream.write(("\r\x1b[K" if self.tty else "") + line + "\n")
         self.stream.flush()
         self._save(record)

@@ -136,6 +136,8 @@ def judge(result: DrillResult, reports: str | None = None) -> None:
         return
     if result.verdict is Verdict.SKIPPED:
         pytest.skip(result.reason)
+    if result.verdict is Verdict.FAILED and result.expected_red is not None:
+        pytest.xfail(f"expected red: {result.expected_red}")
     lines = [f"drill {result.name} {result.verdict.value}: {result.reason}"]
     lines += [
         f"  {a.phase.value} {a.name}: expected {a.expected}; observed {a.observed}"

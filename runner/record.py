@@ -152,6 +152,10 @@ class DrillResult(_Record):
         default_factory=dict,
         description="drill fields written relative to the consumer timeout, as written",
     )
+    expected_red: str | None = Field(
+        default=None,
+        description="why this drill is red by design today (a known finding), from its drill file",
+    )
     phases: list[PhaseSpan]
     probe: list[PhaseSummary]
     fallback_reasons: dict[str, int] = Field(

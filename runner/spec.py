@@ -310,6 +310,8 @@ class Drill(_Spec):
     expect: Expectations
     recover: Recovery = Recovery()
     consumer: ConsumerOverrides = ConsumerOverrides()
+    expected_red: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    """Why this drill is red today by design (a finding, not a test to make green); labelled so."""
 
     @model_validator(mode="after")
     def _known_suites(self) -> Drill:

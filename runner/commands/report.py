@@ -20,7 +20,9 @@ from runner.reports.tables import (
     format_ms,
     format_s,
     header_rows,
+    verdict_label,
 )
+from runner.text import shorten_at_word
 
 
 def _table(headers: list[str] | tuple[str, ...], rows: list[list[str]]) -> str:
@@ -37,7 +39,9 @@ def render_run(record: RunRecord) -> str:
     rows = drill_rows(record)
     parts += [_table(DRILL_HEADERS, rows) if rows else "No drill has finished.", ""]
     unsettled = [
-        [d.name, d.verdict.value, d.reason] for d in record.drills if d.verdict.value != "passed"
+        [d.name, verdict_label(d), shorten_at_word(d.reason)]
+        for d in record.drills
+        if d.verdict.value != "passed"
     ]
     if unsettled:
         parts += ["Why not passed:", _table(["drill", "verdict", "reason"], unsettled), ""]

@@ -12,6 +12,7 @@ from runner.reports.tables import (
     ASSERTION_HEADERS,
     DASH,
     DRILL_HEADERS,
+    consumer_label,
     drill_row,
     failed_assertion_rows,
     format_ms,
@@ -20,6 +21,7 @@ from runner.reports.tables import (
     reasons_label,
 )
 from runner.reports.timeline import render_timeline, status_counts
+from runner.text import shorten_at_word
 
 _STYLE = """
 :root { color-scheme: light; }
@@ -41,7 +43,15 @@ table.meta th { width: 170px; background: none; color: #5a6272; font-weight: 500
   vertical-align: 2px; }
 .passed { background: #2e8b47; } .failed { background: #c62828; } .error { background: #b8620b; }
 .interrupted { background: #6d4fb3; } .skipped { background: #7b8494; }
-.reason { color: #444b5a; margin: 4px 0 10px; }
+.reason { color: #444b5a; margin: 4px 0 10px; display: block; }
+details.drill { background: #fff; border: 1px solid #dde1e8; border-radius: 8px;
+  padding: 12px 18px; margin: 16px 0; }
+details.drill > summary { cursor: pointer; list-style-position: outside; }
+details.drill > summary h2 { display: inline; }
+details.drill:not([open]) > summary .reason { margin-bottom: 0; }
+.expected-red { background: #8a6d00; }
+.expected-red-why { color: #6b5500; margin: 4px 0; }
+.consumer { color: #444b5a; margin: 4px 0; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 16px; margin: 6px 0 0; font-size: 12px;
   color: #333; }
 .legend span { display: inline-flex; align-items: center; gap: 5px; }
@@ -98,7 +108,7 @@ def _summary(record: RunRecord) -> str:
     for drill in record.drills:
         row = drill_row(drill)
         link = f'<a href="#{_anchor(drill.name)}">{escape(drill.name)}</a>'
-        rows.append([link, _badge(drill.verdict), *row[2:]])
+        rows.append([link, _badge(drill.verdict) + _expected_red(drill), *row[2:]])
     if not rows:
         return '<p class="muted">No drill has finished yet.</p>'
     return _table(DRILL_HEADERS, rows, raw=frozenset({0, 1}))
@@ -111,7 +121,8 @@ def _legend(drill: DrillResult) -> str:
         (s for s in counts if s not in (ENRICHED, NOT_ANSWERED)), key=lambda s: (-counts[s], s)
     )
     order += [NOT_ANSWERED] if NOT_ANSWERED in counts else []
-    items = [
+    items = [f"<span>{sum(counts.values())} Drafts:</span>"]
+    items += [
         f'<span><i class="dot" style="background:{status_colour(s)}"></i>'
         f"{escape(s)} ({counts[s]})</span>"
         for s in order
@@ -143,6 +154,8 @@ def _phase_table(drill: DrillResult) -> str:
         )
     if not rows:
         return ""
+    total = sum(summary.samples for summary in drill.probe)
+    rows.append(["all phases", str(total), *[""] * 7])
     headers = (
         "phase",
         "samples",
@@ -202,13 +215,32 @@ def _chart(drill: DrillResult) -> str:
     return render_timeline(drill) + _legend(drill)
 
 
-def _drill_section(drill: DrillResult) -> str:
+def _expected_red(drill: DrillResult) -> str:
     return (
-        f'<section id="{_anchor(drill.name)}"><h2>{escape(drill.name)} {_badge(drill.verdict)}</h2>'
-        f'<p class="reason">{escape(drill.reason)}</p>'
+        ""
+        if drill.expected_red is None
+        else ' <span class="badge expected-red">expected red</span>'
+    )
+
+
+def _drill_section(drill: DrillResult) -> str:
+    """One drill: a <details> that passing drills keep closed (open on click); the others open."""
+    is_open = " open" if drill.verdict is not Verdict.PASSED else ""
+    why = (
+        f'<p class="expected-red-why">Red by design: {escape(drill.expected_red)}</p>'
+        if drill.expected_red is not None
+        else ""
+    )
+    return (
+        f'<details class="drill" id="{_anchor(drill.name)}"{is_open}>'
+        f"<summary><h2>{escape(drill.name)} {_badge(drill.verdict)}{_expected_red(drill)}</h2>"
+        f'<span class="reason" title="{escape(drill.reason)}">{escape(shorten_at_word(drill.reason))}</span>'
+        "</summary>"
+        f"{why}"
         f'<p class="muted">{escape(drill.description)}</p>'
+        f'<p class="consumer">consumer: {escape(consumer_label(drill))}</p>'
         f"{_chart(drill)}"
-        f"{_restore_table(drill)}{_assertion_table(drill)}{_phase_table(drill)}</section>"
+        f"{_restore_table(drill)}{_assertion_table(drill)}{_phase_table(drill)}</details>"
     )
 
 

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from runner.record import DrillResult, RunRecord, Verdict
+from runner.text import shorten_at_word
 
 # XML 1.0 forbids most control characters; a probe error string may carry them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -49,8 +50,13 @@ def _testcase(suite: str, drill: DrillResult) -> ET.Element:
         case.set("file", _clean(drill.file))
     if drill.verdict == Verdict.FAILED:
         message, text = _failure_text(drill)
+        kind = "DrillFailed"
+        if drill.expected_red is not None:  # red by design: the failure says so first
+            kind = "ExpectedRed"
+            message = f"expected red ({drill.expected_red}): {message}"
+            text = f"expected red: {drill.expected_red}\n{text}"
         failure = ET.SubElement(
-            case, "failure", {"message": _clean(message), "type": "DrillFailed"}
+            case, "failure", {"message": _clean(shorten_at_word(message)), "type": kind}
         )
         failure.text = _clean(text)
     elif drill.verdict == Verdict.SKIPPED:

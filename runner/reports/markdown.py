@@ -13,7 +13,9 @@ from runner.reports.tables import (
     drill_rows,
     failed_assertion_rows,
     header_rows,
+    verdict_label,
 )
+from runner.text import shorten_at_word
 
 _VERDICT_MARK = {
     Verdict.PASSED: "✅",
@@ -52,10 +54,17 @@ def render_markdown(record: RunRecord) -> str:
     else:
         parts += ["No drill has finished yet.", ""]
     unsettled = [
-        [d.name, d.verdict.value, d.reason] for d in record.drills if d.verdict != Verdict.PASSED
+        [d.name, verdict_label(d), shorten_at_word(d.reason)]
+        for d in record.drills
+        if d.verdict != Verdict.PASSED
     ]
     if unsettled:
         parts += ["### Why not passed", "", _table(("drill", "verdict", "reason"), unsettled), ""]
+    expected_red = [d for d in record.drills if d.expected_red is not None]
+    if expected_red:
+        parts += ["### Expected red (known findings, red by design)", ""]
+        parts += [f"- **{d.name}**: {d.expected_red}" for d in expected_red]
+        parts += [""]
     failed = failed_assertion_rows(record)
     if failed:
         parts += ["### Failed assertions", "", _table(ASSERTION_HEADERS, failed), ""]

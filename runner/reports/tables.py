@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.record import DrillResult, RunRecord
+from runner.record import DrillResult, RunRecord, Verdict
 from runner.reports.metrics import fault_availability, fault_p95_latency_ms
 
 DASH = "—"
@@ -10,6 +10,7 @@ DRILL_HEADERS = (
     "drill",
     "verdict",
     "fault",
+    "consumer",
     "fallback reasons",
     "availability",
     "p95 latency / bound",
@@ -38,12 +39,21 @@ def short_sha(sha: str | None) -> str:
 
 
 def ask_body(record: RunRecord) -> str:
-    """Which ask body the consumer sent (contract §3.4), from the settings or the first drill."""
-    for key in ("ask_body", "consumer.ask_body", "MKDRILL_ASK_BODY"):
-        if record.settings.get(key):
-            return record.settings[key]
-    bodies = sorted({d.consumer["ask_body"] for d in record.drills if d.consumer.get("ask_body")})
-    return ", ".join(bodies) if bodies else DASH
+    """Which ask body the consumer sent (contract §3.4): the run's, and each drill that sent another."""
+    run_body = next(
+        (
+            record.settings[key]
+            for key in ("ask_body", "consumer.ask_body", "MKDRILL_ASK_BODY")
+            if record.settings.get(key)
+        ),
+        None,
+    )
+    by_drill = {d.name: d.consumer["ask_body"] for d in record.drills if d.consumer.get("ask_body")}
+    if run_body is None:
+        bodies = sorted(set(by_drill.values()))
+        return ", ".join(bodies) if bodies else DASH
+    others = [f"{name}: {body}" for name, body in by_drill.items() if body != run_body]
+    return f"{run_body} (run default; {'; '.join(others)})" if others else run_body
 
 
 def header_rows(record: RunRecord) -> list[tuple[str, str]]:
@@ -117,12 +127,40 @@ def restore_label(drill: DrillResult) -> str:
     return f"{format_s(ttr.total_s)} / {format_s(ttr.budget_s)}{over}"
 
 
+def verdict_label(drill: DrillResult) -> str:
+    """The verdict, marked when the drill is red by design (its file says why)."""
+    if drill.expected_red is None:
+        return drill.verdict.value
+    if drill.verdict is Verdict.PASSED:
+        return "passed (expected red: now green)"
+    return f"{drill.verdict.value} (expected red)"
+
+
+def consumer_label(drill: DrillResult) -> str:
+    """The consumer settings the drill actually ran with: pin, timeout (and where from), ask body."""
+    consumer = drill.consumer
+    if not consumer:
+        return DASH
+    parts = []
+    if consumer.get("pin"):
+        parts.append(f"pin {consumer['pin']}")
+    if consumer.get("timeout_ms"):
+        source = consumer.get("timeout_source")
+        parts.append(f"timeout {consumer['timeout_ms']} ms" + (f" ({source})" if source else ""))
+    if consumer.get("ask_body"):
+        parts.append(f"{consumer['ask_body']} ask body")
+    if consumer.get("enrichment") and consumer["enrichment"] != "fallback":
+        parts.append(f"enrichment {consumer['enrichment']}")
+    return ", ".join(parts) or DASH
+
+
 def drill_row(drill: DrillResult) -> list[str]:
     """One row of the drill table, in DRILL_HEADERS order."""
     return [
         drill.name,
-        drill.verdict.value,
+        verdict_label(drill),
         fault_label(drill),
+        consumer_label(drill),
         reasons_label(drill.fallback_reasons),
         availability_label(drill),
         latency_label(drill),

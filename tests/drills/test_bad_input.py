@@ -227,6 +227,16 @@ CASES: list[tuple[str, str, str]] = [
         "expect.fallback_reasons: list at least one reason when during is 'either'",
     ),
     (
+        "expected-red-without-a-reason",
+        VALID + 'expected_red: ""\n',
+        "expected_red: string should have at least 1 character",
+    ),
+    (
+        "expected-red-not-text",
+        VALID + "expected_red: [a]\n",
+        "expected_red: input should be a valid string",
+    ),
+    (
         "enriched-with-machine-codes",
         variant(
             "  during: fallback\n  fallback_reasons: [offline]\n",

@@ -172,3 +172,31 @@ def test_a_users_suite_with_a_marked_test_and_drill_folder_stops_at_the_first_fa
         ("b-never-reached", "skipped"),  # -x stopped pytest: recorded as not run
     ]
     assert report["verdict"] == "failed"
+
+
+@pytest.mark.slow
+def test_the_expected_red_contract_drill_is_an_xfail_labelled_everywhere(tmp_path: Path) -> None:
+    _copy_drills(tmp_path / "drills", "contract-shipped-ask-body")
+    done = _pytest(tmp_path, "-s", "-rx", "drills/contract-shipped-ask-body.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 xfailed" in done.stdout
+    assert (
+        "XFAIL drills/contract-shipped-ask-body.yaml::contract-shipped-ask-body - expected red:"
+        in (done.stdout)
+    )
+    # mkdrill's own terminal lines (-s): labelled, with the consumer settings it ran with.
+    assert "FAIL (expected red) [1/1] contract-shipped-ask-body" in done.stdout
+    assert "consumer: pin v0.4.0, timeout 2500 ms (pin default_timeout_ms), shipped ask body" in (
+        done.stdout
+    )
+    (reason_line,) = [line for line in done.stdout.splitlines() if "steady_enriched:" in line]
+    assert reason_line.rstrip().endswith(" …") and len(reason_line.strip()) <= 300
+    report = _report(tmp_path)
+    (drill,) = report["drills"]  # type: ignore[misc]
+    assert drill["expected_red"].startswith("AssistSupport's shipped ask body has no as_of")
+    assert "missing field `as_of`" in drill["reason"]  # the whole reason, never cut
+    # No steady state can come (the request itself is refused): the wait stops at 20 in a row.
+    steady = [s for s in drill["samples"] if s["phase"] == "steady"]
+    assert all(s["fallback_reason"] == "validation-error" for s in steady)
+    assert "gave up after 20 validation-error in a row" in drill["assertions"][0]["observed"]
+    assert len(steady) < 200  # not the ~1000 Drafts of a 10 s wait at 100/s

@@ -31,7 +31,8 @@ def test_summary_table_links_every_drill(mixed_record: RunRecord) -> None:
     page = render_html(mixed_record)
     for drill in mixed_record.drills:
         assert f'<a href="#drill-{drill.name}">{drill.name}</a>' in page
-        assert f'<section id="drill-{drill.name}">' in page
+        opened = "" if drill.verdict is Verdict.PASSED else " open"
+        assert f'<details class="drill" id="drill-{drill.name}"{opened}>' in page
 
 
 def test_chart_has_a_dot_per_sample_coloured_by_status() -> None:
@@ -89,3 +90,34 @@ def test_drill_without_samples_says_so_instead_of_an_empty_chart(mixed_record: R
     assert page.count("<svg") == sum(1 for d in mixed_record.drills if d.samples) == 3
     assert page.count("No Draft was sampled in this drill.") == 1
     ET.fromstring(render_timeline(make_drill(samples=[], restore=False)))
+
+
+def test_passing_drills_are_collapsed_and_the_others_open() -> None:
+    passed = make_drill("mk-fine")
+    failed = make_drill("mk-broken", Verdict.FAILED, failed_assertion=("a", "b"))
+    page = render_html(make_record([passed, failed]))
+    assert '<details class="drill" id="drill-mk-fine">' in page
+    assert '<details class="drill" id="drill-mk-broken" open>' in page
+    assert page.count("<summary>") == 2
+
+
+def test_expected_red_drill_is_labelled_and_shows_its_consumer() -> None:
+    drill = make_drill(
+        "contract-shipped-ask-body",
+        Verdict.FAILED,
+        failed_assertion=("5 enriched", "0/20"),
+        consumer={"ask_body": "shipped", "pin": "v0.4.0", "timeout_ms": "2500"},
+    ).model_copy(update={"expected_red": "shipped body has no as_of (422)"})
+    page = render_html(make_record([drill]))
+    assert page.count('<span class="badge expected-red">expected red</span>') == 2  # table, section
+    assert "Red by design: shipped body has no as_of (422)" in page
+    assert "consumer: pin v0.4.0, timeout 2500 ms, shipped ask body" in page
+
+
+def test_legend_total_equals_the_phase_tables_total() -> None:
+    drill = make_drill(samples=make_samples(count=1001))
+    page = render_html(make_record([drill]))
+    legend = re.search(r'<div class="legend"><span>(\d+) Drafts:</span>', page)
+    total = re.search(r"<td>all phases</td><td>(\d+)</td>", page)
+    assert legend is not None and total is not None
+    assert legend.group(1) == total.group(1) == "1001"

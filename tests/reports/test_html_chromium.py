@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.record import Milestone, MilestoneName, Verdict
 from runner.reports import write_reports
 from runner.reports.palette import STATUS_COLOURS
 from tests.reports.factory import make_drill, make_record, make_samples
@@ -102,7 +106,12 @@ def _pixels_near(rows: list[bytes], channels: int, target: tuple[int, int, int])
 @pytest.mark.slow
 def test_chromium_draws_the_timeline(tmp_path: Path) -> None:
     browser = _browser()
-    drill = make_drill("mk-offline-stop", samples=make_samples(count=200, reason="offline"))
+    drill = make_drill(
+        "mk-offline-stop",
+        Verdict.FAILED,  # failing drills stay open, so their chart is on screen
+        samples=make_samples(count=200, reason="offline"),
+        failed_assertion=("a", "b"),
+    )
     write_reports(make_record([drill]), tmp_path / "run")
     page = (tmp_path / "run" / "report.html").resolve().as_uri()
 
@@ -124,3 +133,67 @@ def test_chromium_draws_the_timeline(tmp_path: Path) -> None:
     # Dots of both statuses are on screen in their legend colours (centre pixels are unblended).
     assert _pixels_near(rows, channels, _on_white(STATUS_COLOURS["enriched"])) > 100
     assert _pixels_near(rows, channels, _on_white(STATUS_COLOURS["offline"])) > 100
+
+
+# Run in a copy of the page (report.html itself has no script): reads the layout Chromium made.
+_MEASURE = """
+<script>
+window.addEventListener("load", () => {
+  const box = (el) => el.getBoundingClientRect();
+  const shown = (d) => d.querySelector("svg.timeline").checkVisibility();
+  const out = {};
+  const [closed, opened] = [...document.querySelectorAll("details.drill")];
+  out.closed_open_attr = closed.open; out.opened_open_attr = opened.open;
+  out.closed_chart = shown(closed); out.opened_chart = shown(opened);
+  closed.querySelector("summary").click();
+  out.clicked_chart = shown(closed);
+  const labels = [...opened.querySelectorAll("svg.timeline text.ms-label")].map(box);
+  const svg = box(opened.querySelector("svg.timeline"));
+  out.labels = labels.length;
+  out.overlaps = 0; out.outside = 0;
+  labels.forEach((a, i) => {
+    if (a.left < svg.left - 0.5 || a.right > svg.right + 0.5) out.outside++;
+    labels.slice(i + 1).forEach((b) => {
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) out.overlaps++;
+    });
+  });
+  document.body.setAttribute("data-measured", JSON.stringify(out));
+});
+</script>
+"""
+
+
+@pytest.mark.slow
+def test_chromium_collapses_passing_drills_and_lays_out_crowded_milestones(tmp_path: Path) -> None:
+    browser = _browser()
+    passing = make_drill("mk-fine")
+    crowded = make_drill("mk-crowded", Verdict.FAILED, failed_assertion=("a", "b"), ttr_s=1.5)
+    assert crowded.time_to_restore is not None
+    # Every milestone within 40 ms, right at the end of the chart: the labels' worst case.
+    late = crowded.time_to_restore.model_copy(
+        update={
+            "started_s": 11.7,
+            "milestones": [
+                Milestone(name=name, at_s=0.01 * (i + 1)) for i, name in enumerate(MilestoneName)
+            ],
+        }
+    )
+    crowded = crowded.model_copy(update={"time_to_restore": late})
+    write_reports(make_record([passing, crowded]), tmp_path / "run")
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    probe = tmp_path / "measured.html"
+    probe.write_text(page.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+
+    dom = _run_browser(
+        browser, tmp_path / "profile", "--window-size=1100,1400", "--dump-dom", probe.as_uri()
+    )
+    assert dom.returncode == 0, dom.stderr.decode(errors="replace")[-2000:]
+    found = re.search(r"data-measured=\"([^\"]+)\"", dom.stdout.decode("utf-8"))
+    assert found is not None, "the layout was not measured"
+    measured = json.loads(html.unescape(found.group(1)))
+    assert measured["closed_open_attr"] is False and measured["opened_open_attr"] is True
+    assert measured["closed_chart"] is False and measured["opened_chart"] is True
+    assert measured["clicked_chart"] is True  # a click opens a passing drill
+    assert measured["labels"] == 1 + len(MilestoneName)
+    assert measured["overlaps"] == 0
+    assert measured["outside"] == 0

@@ -30,14 +30,15 @@ def test_header_names_verdict_pin_backend_toxiproxy_and_ask_body(mixed_record: R
 def test_one_row_per_drill_with_latency_and_restore_against_bounds(mixed_record: RunRecord) -> None:
     rows = _table_after(render_markdown(mixed_record), "### Drills")
     header, body = rows[0], rows[2:]
-    assert header[:3] == ["drill", "verdict", "fault"]
+    assert header[:4] == ["drill", "verdict", "fault", "consumer"]
     assert [r[0] for r in body] == ["mk-offline-stop", "mk-timeout", "mk-pause", "mk-partition"]
     timeout = body[1]
     assert timeout[1] == "failed"
-    assert timeout[3] == "timeout (156)"
-    assert timeout[4] == "100.0% (156/156)"
-    assert timeout[5].endswith("/ 7500 ms")
-    assert timeout[6] == "1.50 s / 10.00 s"
+    assert timeout[3] == "patched ask body"
+    assert timeout[4] == "timeout (156)"
+    assert timeout[5] == "100.0% (156/156)"
+    assert timeout[6].endswith("/ 7500 ms")
+    assert timeout[7] == "1.50 s / 10.00 s"
 
 
 def test_failed_assertions_show_expected_and_observed(mixed_record: RunRecord) -> None:
