@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -198,5 +199,8 @@ def test_the_expected_red_contract_drill_is_an_xfail_labelled_everywhere(tmp_pat
     # No steady state can come (the request itself is refused): the wait stops at 20 in a row.
     steady = [s for s in drill["samples"] if s["phase"] == "steady"]
     assert all(s["fallback_reason"] == "validation-error" for s in steady)
-    assert "gave up after 20 validation-error in a row" in drill["assertions"][0]["observed"]
+    gave_up = re.search(
+        r"gave up after (\d+) validation-error in a row", drill["assertions"][0]["observed"]
+    )
+    assert gave_up is not None and int(gave_up.group(1)) >= 20
     assert len(steady) < 200  # not the ~1000 Drafts of a 10 s wait at 100/s
