@@ -155,6 +155,7 @@ class DrillRow:
     fallback_reasons: dict[str, int]
     release_tag: str
     suite: str | None
+    backend: str = ""
 
 
 def _pin_values(pin: Pin | PinInfo) -> dict[str, Any]:
@@ -448,15 +449,17 @@ class Ledger:
         ]
 
     def drill_history(self, drill: str | None, last: int) -> list[DrillRow]:
-        """Each drill's `last` results (or one drill's), grouped by drill name, newest first."""
+        """Each drill's `last` results per backend (or one drill's), grouped by drill and backend, newest first."""
         query = """
             SELECT run_id, started_at, drill, verdict, time_to_restore_s, fault_p95_latency_ms,
-                   fallback_reasons, release_tag, suite
+                   fallback_reasons, release_tag, suite, backend
             FROM (
                 SELECT d.run_id, r.started_at, d.drill, d.verdict, d.time_to_restore_s,
                        d.fault_p95_latency_ms, d.fallback_reasons, p.release_tag, r.suite,
+                       r.backend,
                        ROW_NUMBER() OVER (
-                           PARTITION BY d.drill ORDER BY r.started_at DESC, r.rowid DESC
+                           PARTITION BY d.drill, r.backend
+                           ORDER BY r.started_at DESC, r.rowid DESC
                        ) AS recent
                 FROM drill_results d
                 JOIN runs r ON r.run_id = d.run_id
@@ -464,7 +467,7 @@ class Ledger:
                 WHERE :drill IS NULL OR d.drill = :drill
             )
             WHERE recent <= :last
-            ORDER BY drill, started_at DESC"""
+            ORDER BY drill, backend, started_at DESC"""
         with self._mapped_errors():
             rows = self._db.execute(query, {"drill": drill, "last": max(last, 0)}).fetchall()
         return [
@@ -478,6 +481,7 @@ class Ledger:
                 fallback_reasons=json.loads(row[6]),
                 release_tag=row[7],
                 suite=row[8],
+                backend=row[9],
             )
             for row in rows
         ]

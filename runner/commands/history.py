@@ -25,12 +25,14 @@ DECIDED = frozenset({Verdict.PASSED, Verdict.FAILED, Verdict.ERROR})
 
 @dataclass(frozen=True)
 class DrillTrend:
-    """What a window of one drill's results shows."""
+    """What a window of one drill's results on one backend shows."""
 
     drill: str
+    backend: str
     results: int
     passed: int
     failed: int
+    interrupted: int  # interrupted or skipped: neither a pass nor a failure
     pass_rate: float | None
     ttr_p50_s: float | None
     ttr_p95_s: float | None
@@ -49,22 +51,28 @@ class DrillTrend:
 
 
 def summarise(rows: list[DrillRow]) -> list[DrillTrend]:
-    """One trend per drill from `Ledger.drill_history` rows (newest first within each drill)."""
-    by_drill: dict[str, list[DrillRow]] = defaultdict(list)
+    """One trend per drill and backend from `Ledger.drill_history` rows (newest first in each).
+
+    Local and compose restores differ by design (processes vs containers): their times never
+    share a trend.
+    """
+    by_drill: dict[tuple[str, str], list[DrillRow]] = defaultdict(list)
     for row in rows:
-        by_drill[row.drill].append(row)
+        by_drill[(row.drill, row.backend)].append(row)
     trends = []
-    for drill, results in sorted(by_drill.items()):
+    for (drill, backend), results in sorted(by_drill.items()):
         decided = [r for r in results if r.verdict in DECIDED]
         passed = sum(1 for r in decided if r.verdict == Verdict.PASSED)
         failed = len(decided) - passed
-        ttr = [r.time_to_restore_s for r in reversed(results) if r.time_to_restore_s is not None]
+        ttr = [r.time_to_restore_s for r in reversed(decided) if r.time_to_restore_s is not None]
         trends.append(
             DrillTrend(
                 drill=drill,
+                backend=backend or DASH,
                 results=len(results),
                 passed=passed,
                 failed=failed,
+                interrupted=len(results) - len(decided),
                 pass_rate=passed / len(decided) if decided else None,
                 ttr_p50_s=percentile(ttr, 0.50),
                 ttr_p95_s=percentile(ttr, 0.95),
@@ -104,27 +112,29 @@ def _trend_table(trends: list[DrillTrend]) -> str:
     table = [
         [
             t.drill,
-            str(t.results),
+            t.backend,
             str(t.passed),
             str(t.failed),
+            str(t.interrupted),
             f"{100 * t.pass_rate:.0f}%" if t.pass_rate is not None else DASH,
             format_s(t.ttr_p50_s),
             format_s(t.ttr_p95_s),
             trend_label(t),
-            "FLAKY" if t.flaky else "",
+            "FLAKY" if t.flaky else "-",
         ]
         for t in trends
     ]
     headers = [
         "drill",
-        "results",
+        "backend",
         "passed",
         "failed",
+        "interrupted",
         "pass rate",
         "ttr p50",
         "ttr p95",
         "ttr trend",
-        "",
+        "flaky",
     ]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
@@ -134,6 +144,7 @@ def _results_table(rows: list[DrillRow]) -> str:
         [
             short_time(r.started_at),
             r.run_id,
+            r.backend or DASH,
             r.suite or DASH,
             r.release_tag,
             r.verdict.value,
@@ -143,7 +154,17 @@ def _results_table(rows: list[DrillRow]) -> str:
         ]
         for r in rows
     ]
-    headers = ["started", "run", "suite", "pin", "verdict", "ttr", "fault p95", "fallback reasons"]
+    headers = [
+        "started",
+        "run",
+        "backend",
+        "suite",
+        "pin",
+        "verdict",
+        "ttr",
+        "fault p95",
+        "fallback reasons",
+    ]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
@@ -163,11 +184,16 @@ def history(drill: str | None = None, last: int = 20, ledger: Path = DEFAULT_LED
     if not trends:
         typer.echo(f"No drill results in {ledger} yet.")
     else:
-        typer.echo(f"Last {last} results per drill ({ledger}):")
+        typer.echo(
+            f"Last {last} results per drill and backend ({ledger}); pass rate counts passed and "
+            "failed only, interrupted runs are apart:"
+        )
         typer.echo(_trend_table(trends))
         flaky = [t.drill for t in trends if t.flaky]
         if flaky:
-            typer.echo(f"\nflaky (passed and failed within the window): {', '.join(flaky)}")
+            typer.echo(
+                f"\nflaky (passed and failed within the window): {', '.join(sorted(set(flaky)))}"
+            )
         if drill:
             typer.echo("")
             typer.echo(_results_table(rows))

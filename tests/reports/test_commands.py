@@ -105,7 +105,7 @@ def test_history_flags_flaky_and_shows_restore_trend(reports_dir: Path) -> None:
     out = run_cli("history", "--ledger", str(reports_dir / "ledger.sqlite3"))
     assert out.exit_code == 0, out.output
     lines = {line.split()[0]: line for line in out.output.splitlines() if line.startswith("mk-")}
-    assert lines["mk-stop"].split()[1:5] == ["6", "5", "1", "83%"]
+    assert lines["mk-stop"].split()[1:6] == ["local", "5", "1", "0", "83%"]
     assert lines["mk-stop"].rstrip().endswith("FLAKY")
     assert "FLAKY" not in lines["mk-slow"]
     assert "slower" in lines["mk-slow"]
@@ -118,14 +118,44 @@ def test_history_window_and_single_drill(reports_dir: Path) -> None:
     out = run_cli("history", "--drill", "mk-stop", "--last", "2", "--ledger", ledger)
     assert out.exit_code == 0, out.output
     summary = next(line for line in out.output.splitlines() if line.startswith("mk-stop"))
-    assert summary.split()[1:5] == [
-        "2",
-        "2",
-        "0",
-        "100%",
-    ]  # the failure (run-03) is outside the window
+    # the failure (run-03) is outside the window
+    assert summary.split()[1:6] == ["local", "2", "0", "0", "100%"]
     assert "FLAKY" not in summary
     assert "run-05" in out.output and "run-04" in out.output and "run-03" not in out.output
+
+
+def test_history_labels_every_column_keeps_interrupted_apart_and_trends_per_backend(
+    tmp_path: Path,
+) -> None:
+    ledger_path = tmp_path / "ledger.sqlite3"
+    with Ledger(ledger_path, clock=Clock()) as ledger:
+        for i in range(4):  # local: fast restores, one interrupted run
+            verdict = Verdict.INTERRUPTED if i == 3 else Verdict.PASSED
+            record = _run(i, [make_drill("mk-stop", verdict, ttr_s=0.5)], verdict=verdict)
+            ledger.record_run(record, tmp_path / record.run_id)
+        for i in range(4, 8):  # compose: containers restore slower, and slower still
+            record = _run(i, [make_drill("mk-stop", ttr_s=3.0 + i)])
+            record = record.model_copy(update={"backend": "compose"})
+            ledger.record_run(record, tmp_path / record.run_id)
+    out = run_cli("history", "--ledger", str(ledger_path))
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    (header,) = [line for line in lines if line.startswith("drill ")]
+    assert header.split() == [
+        "drill", "backend", "passed", "failed", "interrupted", "pass", "rate",
+        "ttr", "p50", "ttr", "p95", "ttr", "trend", "flaky",
+    ]  # fmt: skip
+    rows = {line.split()[1]: line.split() for line in lines if line.startswith("mk-stop")}
+    assert rows["local"][2:6] == ["3", "0", "1", "100%"]  # 4 results: 3 passed, 1 interrupted
+    assert rows["compose"][2:6] == ["4", "0", "0", "100%"]
+    assert rows["local"][6:8] == ["0.50", "s"] and "flat" in rows["local"]  # its own trend
+    assert rows["local"][10] == "▁▁▁"  # the interrupted result is no time to restore
+    assert "slower" in rows["compose"]  # compose's times never mix with local's
+    assert rows["local"][-1] == rows["compose"][-1] == "-"  # the last column has a header too
+
+    single = run_cli("history", "--drill", "mk-stop", "--ledger", str(ledger_path))
+    assert " compose " in single.output and " local " in single.output
+    assert "interrupted" in single.output
 
 
 def test_history_unknown_drill_is_bad_input(reports_dir: Path) -> None:
