@@ -464,11 +464,17 @@ def history(
 
 
 @app.command("pins")
-def pins(ledger: LedgerPath = DEFAULT_LEDGER) -> None:
-    """The pins the ledger has seen; `*` marks the last green pin (the rollback target)."""
+def pins(
+    ledger: LedgerPath = DEFAULT_LEDGER,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print pins with state, last run and last green as JSON."),
+    ] = False,
+) -> None:
+    """The pins the ledger has seen with their state; `*` marks the last green pin."""
     from runner.commands.pins import pins as show_pins
 
-    show_pins(ledger)
+    show_pins(ledger, as_json)
 
 
 @app.command("bench")

@@ -24,6 +24,7 @@ from runner.loader import LoadedDrill
 from runner.pins import Pin, default_pin_path, load_pin
 from runner.probes.draft import HttpDraftProbe, Probe
 from runner.record import DrillResult, Phase, PinInfo, RunRecord, Verdict
+from runner.trio import PinTrio, RollbackTarget
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,15 @@ class RunPlan:
     enrichment: EnrichmentMode = "fallback"
     fail_fast: bool = False
     settings: dict[str, str] = field(default_factory=dict)
+    drills_named: bool = (
+        False  # drills picked by name: a partial run, it never decides a pin's state
+    )
+    consumer_trio: PinTrio | None = None  # the consumer pin's matrix and manifest, when found
+    rollback_target: RollbackTarget | None = None  # for `recover: {to: last-green}` drills
 
 
-def pin_info(pin: Pin) -> PinInfo:
-    """Report form of a pin."""
+def pin_info(pin: Pin, trio: PinTrio | None = None) -> PinInfo:
+    """Report form of a pin (and of its trio's other two files, when known)."""
     return PinInfo(
         source=str(pin.source),
         release_tag=pin.release_tag,
@@ -114,7 +120,26 @@ def pin_info(pin: Pin) -> PinInfo:
         expected_api_contract_version=pin.expected_api_contract_version,
         expected_producer_manifest_sha256=pin.expected_producer_manifest_sha256,
         pin_file_sha256=pin.raw_sha256,
+        manifest_source=str(trio.manifest_path) if trio else None,
+        manifest_file_sha256=trio.digests.manifest_sha256 if trio else None,
+        matrix_source=str(trio.matrix_path) if trio else None,
+        matrix_sha256=trio.digests.matrix_sha256 if trio else None,
     )
+
+
+def partial_run(plan: RunPlan, results: Sequence[DrillResult]) -> str | None:
+    """Why a run is partial (never decides its pin's state), or None for a whole suite."""
+    if plan.drills_named:
+        names = ", ".join(d.drill.name for d in plan.drills[:5])
+        return f"drills named on the command line ({names}{', …' if len(plan.drills) > 5 else ''})"
+    for result in results:
+        if result.verdict is Verdict.SKIPPED and result.reason.startswith("--fail-fast"):
+            return f"{result.reason}: the rest was not run"
+        if result.verdict is Verdict.SKIPPED and result.reason == NOT_RUN:
+            return "not every drill of the suite ran"
+    if len(results) < len(plan.drills):
+        return "not every drill of the suite ran"
+    return None
 
 
 class Engine:
@@ -163,7 +188,7 @@ class Engine:
             suite=plan.suite,
             verdict=verdict,
             reason=reason,
-            pin=pin_info(plan.consumer_pin),
+            pin=pin_info(plan.consumer_pin, plan.consumer_trio),
             releases={
                 "baseline": plan.releases.baseline.release_tag,
                 "candidate": plan.releases.candidate,
@@ -171,6 +196,7 @@ class Engine:
             settings={**plan.settings, "ask_body": plan.ask_body, "enrichment": plan.enrichment},
             images=self.env.images(),
             memorykernel=self.env.memorykernel_identities(),
+            partial=partial_run(plan, self._results),
             drills=list(self._results),
         )
 

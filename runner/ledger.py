@@ -1,4 +1,8 @@
-"""The pin ledger and run history: one SQLite file beside the run folders."""
+"""The pin ledger and run history: one SQLite file beside the run folders.
+
+A pin's state follows the evidence (`runner.pin_state`): its latest complete gating suite run.
+The ledger stores every run with whether it gates, why not, and which MemoryKernel served it.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,22 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from runner.errors import EnvironmentProblem
+from runner.pin_state import (
+    PinState,
+    RunRef,
+    latest_gating,
+    memorykernel_identity,
+    partial_reason,
+    state_of,
+)
 from runner.pins import Pin
 from runner.record import PinInfo, RunRecord, Verdict
 from runner.reports.metrics import fault_p95_latency_ms
@@ -24,9 +36,9 @@ log = logging.getLogger(__name__)
 
 LEDGER_FILE = "ledger.sqlite3"
 DEFAULT_LEDGER_PATH = Path("reports") / LEDGER_FILE
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
-SEED_RUN = "seed"  # green_run_id of a pin made green by ensure_seeded, not by a run
+SEED_RUN = "seed"  # green_run_id of a v1 ledger's seeded pin
 
 _SCHEMA_V1 = """
 CREATE TABLE pins (
@@ -69,6 +81,22 @@ CREATE TABLE drill_results (
 );
 CREATE INDEX drill_results_by_drill ON drill_results(drill);
 """
+# v2: a pin's state comes from its runs (green_since & co. are no longer written), each run says
+# whether it gates and which MemoryKernel served it, and a pin keeps its trio's files and digests.
+_MIGRATE_V2 = """
+ALTER TABLE pins ADD COLUMN seeded_at TEXT;
+ALTER TABLE pins ADD COLUMN manifest_source TEXT;
+ALTER TABLE pins ADD COLUMN manifest_file_sha256 TEXT;
+ALTER TABLE pins ADD COLUMN matrix_source TEXT;
+ALTER TABLE pins ADD COLUMN matrix_sha256 TEXT;
+ALTER TABLE runs ADD COLUMN gating INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN partial_reason TEXT;
+ALTER TABLE runs ADD COLUMN memorykernel TEXT NOT NULL DEFAULT 'reference';
+UPDATE pins SET seeded_at = green_since WHERE green_run_id = 'seed';
+UPDATE runs SET gating = 1 WHERE suite IN ('nightly', 'quarterly') AND verdict IN ('passed', 'failed')
+    AND finished_at IS NOT NULL;
+CREATE INDEX runs_by_pin ON runs(pin_key, started_at)
+"""
 _OUR_TABLES = frozenset({"pins", "runs", "drill_results"})
 
 
@@ -101,7 +129,7 @@ def _normalise_time(text: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class PinRow:
-    """A pin the ledger has seen, and whether (and since when) it is green."""
+    """A pin the ledger has seen, its trio, and what its runs say of it."""
 
     release_tag: str
     commit_sha: str
@@ -111,16 +139,48 @@ class PinRow:
     pin_file_sha256: str
     source: str
     first_seen: str
-    green_since: str | None
-    last_green_at: str | None
-    green_run_id: str | None
-    runs: int
-    last_verdict: Verdict | None
+    seeded_at: str | None
+    manifest_source: str | None
+    manifest_file_sha256: str | None
+    matrix_source: str | None
+    matrix_sha256: str | None
+    history: tuple[RunRef, ...] = field(default=())  # newest first
+
+    @property
+    def runs(self) -> int:
+        """How many runs were recorded on this pin."""
+        return len(self.history)
+
+    @property
+    def last_run(self) -> RunRef | None:
+        """The newest run on this pin, gating or not."""
+        return self.history[0] if self.history else None
+
+    @property
+    def last_verdict(self) -> Verdict | None:
+        """The newest run's verdict."""
+        return self.history[0].verdict if self.history else None
+
+    def last_gating_run(self, memorykernel: str | None = None) -> RunRef | None:
+        """The newest complete gating run (of one MemoryKernel identity, if given)."""
+        return latest_gating(self.history, memorykernel)
+
+    def state(self, memorykernel: str | None = None) -> PinState:
+        """green, red, seeded or untested (for one MemoryKernel identity, if given)."""
+        return state_of(self.history, self.seeded_at is not None, memorykernel)
 
     @property
     def green(self) -> bool:
-        """A suite run passed on this pin, or it was seeded as the baseline."""
-        return self.green_since is not None
+        """Its latest complete gating run passed."""
+        return self.state() is PinState.GREEN
+
+    def identities(self) -> list[str]:
+        """Every MemoryKernel identity a gating run of this pin ran with, newest first."""
+        seen: dict[str, None] = {}
+        for run in self.history:
+            if run.gating:
+                seen.setdefault(run.memorykernel, None)
+        return list(seen)
 
 
 @dataclass(frozen=True)
@@ -159,11 +219,19 @@ class DrillRow:
 
 
 def _pin_values(pin: Pin | PinInfo) -> dict[str, Any]:
+    trio: dict[str, Any] = {
+        "manifest_source": None,
+        "manifest_file_sha256": None,
+        "matrix_source": None,
+        "matrix_sha256": None,
+    }
     if isinstance(pin, PinInfo):
         raw_sha, source = pin.pin_file_sha256, pin.source
+        trio = {key: getattr(pin, key) for key in trio}
     else:
         raw_sha, source = pin.raw_sha256, str(pin.source) if pin.source else "(not from a file)"
     values: dict[str, Any] = {
+        **trio,
         "release_tag": pin.release_tag,
         "commit_sha": pin.commit_sha,
         "service_contract_version": pin.expected_service_contract_version,
@@ -293,8 +361,9 @@ class Ledger:
                     f"{self.path}: an SQLite file but not an mkdrill ledger (tables "
                     f"{', '.join(sorted(tables))}); point --ledger elsewhere or move it aside"
                 )
-            if version == 0:
-                for statement in _SCHEMA_V1.split(";"):
+            steps = ([_SCHEMA_V1] if version == 0 else []) + ([_MIGRATE_V2] if version < 2 else [])
+            for script in steps:
+                for statement in script.split(";"):
                     if statement.strip():
                         tx.execute(statement)
             tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -305,51 +374,89 @@ class Ledger:
     def _upsert_pin(self, tx: sqlite3.Connection, values: dict[str, Any]) -> None:
         tx.execute(
             "INSERT INTO pins (pin_key, release_tag, commit_sha, service_contract_version, "
-            "api_contract_version, manifest_sha256, source, first_seen) VALUES (:pin_key, "
+            "api_contract_version, manifest_sha256, source, first_seen, manifest_source, "
+            "manifest_file_sha256, matrix_source, matrix_sha256) VALUES (:pin_key, "
             ":release_tag, :commit_sha, :service_contract_version, :api_contract_version, "
-            ":manifest_sha256, :source, :first_seen) ON CONFLICT(pin_key) DO NOTHING",
+            ":manifest_sha256, :source, :first_seen, :manifest_source, :manifest_file_sha256, "
+            ":matrix_source, :matrix_sha256) ON CONFLICT(pin_key) DO UPDATE SET "
+            # A run that knows the pin's trio fills it in; one that does not keeps what is known.
+            "manifest_source = COALESCE(excluded.manifest_source, manifest_source), "
+            "manifest_file_sha256 = COALESCE(excluded.manifest_file_sha256, manifest_file_sha256), "
+            "matrix_source = COALESCE(excluded.matrix_source, matrix_source), "
+            "matrix_sha256 = COALESCE(excluded.matrix_sha256, matrix_sha256)",
             {**values, "first_seen": _utc_text(self._clock())},
         )
 
-    def _mark_green(self, tx: sqlite3.Connection, pin_key: str, at: str, run_id: str) -> None:
-        tx.execute(
-            "UPDATE pins SET green_since = COALESCE(green_since, :at), last_green_at = :at, "
-            "green_run_id = :run_id WHERE pin_key = :pin_key",
-            {"at": at, "run_id": run_id, "pin_key": pin_key},
-        )
-
     def ensure_seeded(self, pin: Pin | PinInfo) -> None:
-        """Record `pin`; on first use (no green pin yet) it becomes the green baseline."""
+        """Record `pin`; on first use (no pin green or seeded yet) it is seeded as the baseline.
+
+        Seeded is not green: only a complete gating run makes a pin green.
+        """
         values = _pin_values(pin)
         with self._write() as tx:
             self._upsert_pin(tx, values)
-            green = tx.execute(
-                "SELECT 1 FROM pins WHERE green_since IS NOT NULL LIMIT 1"
+            known = tx.execute(
+                "SELECT 1 FROM pins WHERE seeded_at IS NOT NULL UNION "
+                "SELECT 1 FROM runs WHERE gating = 1 LIMIT 1"
             ).fetchone()
-            if green is None:
-                self._mark_green(tx, values["pin_key"], _utc_text(self._clock()), SEED_RUN)
-                log.info("ledger seeded: %s is the green baseline", values["release_tag"])
+            if known is None:
+                tx.execute(
+                    "UPDATE pins SET seeded_at = :at WHERE pin_key = :pin_key",
+                    {"at": _utc_text(self._clock()), "pin_key": values["pin_key"]},
+                )
+                log.info("ledger seeded: %s is the baseline", values["release_tag"])
 
-    def last_green(self) -> PinRow | None:
-        """The pin that turned green most recently, if any."""
-        rows = self._pin_rows("WHERE p.green_since IS NOT NULL", "p.green_since DESC, p.rowid DESC")
-        return rows[0] if rows else None
+    def last_green(
+        self, memorykernel: str | None = None, exclude: Collection[str] = ()
+    ) -> PinRow | None:
+        """The most recent pin whose latest gating run passed (of one MemoryKernel, if given).
+
+        `exclude` names pin file SHA-256s to leave out (the pin under drill, for a rollback).
+        """
+        greens = [
+            (run.started_at, index, pin)
+            for index, pin in enumerate(self.pins())
+            if pin.pin_file_sha256 not in exclude
+            and pin.state(memorykernel) is PinState.GREEN
+            and (run := pin.last_gating_run(memorykernel)) is not None
+        ]
+        return max(greens, key=lambda item: (item[0], item[1]))[2] if greens else None
+
+    def last_seeded(self, exclude: Collection[str] = ()) -> PinRow | None:
+        """The most recently seeded pin no gating run has judged yet."""
+        seeded = [
+            (pin.seeded_at or "", index, pin)
+            for index, pin in enumerate(self.pins())
+            if pin.pin_file_sha256 not in exclude and pin.state() is PinState.SEEDED
+        ]
+        return max(seeded, key=lambda item: (item[0], item[1]))[2] if seeded else None
 
     def pins(self) -> list[PinRow]:
-        """Every pin seen, oldest first."""
-        return self._pin_rows("", "p.first_seen, p.rowid")
-
-    def _pin_rows(self, where: str, order: str) -> list[PinRow]:
-        query = f"""
-            SELECT p.release_tag, p.commit_sha, p.service_contract_version, p.api_contract_version,
-                   p.manifest_sha256, p.pin_key, p.source, p.first_seen, p.green_since,
-                   p.last_green_at, p.green_run_id,
-                   (SELECT COUNT(*) FROM runs r WHERE r.pin_key = p.pin_key),
-                   (SELECT r.verdict FROM runs r WHERE r.pin_key = p.pin_key
-                     ORDER BY r.started_at DESC LIMIT 1)
-            FROM pins p {where} ORDER BY {order}"""
+        """Every pin seen, oldest first, each with its runs."""
         with self._mapped_errors():
-            rows = self._db.execute(query).fetchall()
+            pins = self._db.execute(
+                "SELECT release_tag, commit_sha, service_contract_version, api_contract_version, "
+                "manifest_sha256, pin_key, source, first_seen, seeded_at, manifest_source, "
+                "manifest_file_sha256, matrix_source, matrix_sha256 FROM pins "
+                "ORDER BY first_seen, rowid"
+            ).fetchall()
+            runs = self._db.execute(
+                "SELECT pin_key, run_id, started_at, suite, verdict, gating, partial_reason, "
+                "memorykernel FROM runs ORDER BY started_at DESC, rowid DESC"
+            ).fetchall()
+        history: dict[str, list[RunRef]] = {}
+        for row in runs:
+            history.setdefault(row[0], []).append(
+                RunRef(
+                    run_id=row[1],
+                    started_at=row[2],
+                    suite=row[3],
+                    verdict=Verdict(row[4]),
+                    gating=bool(row[5]),
+                    partial_reason=row[6],
+                    memorykernel=row[7],
+                )
+            )
         return [
             PinRow(
                 release_tag=row[0],
@@ -360,20 +467,22 @@ class Ledger:
                 pin_file_sha256=row[5],
                 source=row[6],
                 first_seen=row[7],
-                green_since=row[8],
-                last_green_at=row[9],
-                green_run_id=row[10],
-                runs=row[11],
-                last_verdict=Verdict(row[12]) if row[12] else None,
+                seeded_at=row[8],
+                manifest_source=row[9],
+                manifest_file_sha256=row[10],
+                matrix_source=row[11],
+                matrix_sha256=row[12],
+                history=tuple(history.get(row[5], ())),
             )
-            for row in rows
+            for row in pins
         ]
 
     # Runs --------------------------------------------------------------------------------------
 
     def record_run(self, record: RunRecord, out_dir: Path) -> None:
-        """Store a run and its drills (replacing an earlier copy); a passed suite greens its pin."""
+        """Store a run and its drills (replacing an earlier copy); a complete gating run decides."""
         values = _pin_values(record.pin)
+        why_partial = partial_reason(record)
         redactor = Redactor.for_report(record.settings)
         now = _utc_text(self._clock())
         run = {
@@ -389,6 +498,9 @@ class Ledger:
             "out_dir": str(out_dir),
             "report_path": str(out_dir / "report.json"),
             "recorded_at": now,
+            "gating": 1 if why_partial is None else 0,
+            "partial_reason": why_partial,
+            "memorykernel": memorykernel_identity(record),
         }
         drills = [
             (
@@ -405,19 +517,28 @@ class Ledger:
         with self._write() as tx:
             self._upsert_pin(tx, values)
             tx.execute(
-                "INSERT INTO runs VALUES (:run_id, :started_at, :finished_at, :suite, :backend, "
-                ":toxiproxy, :verdict, :reason, :pin_key, :out_dir, :report_path, :recorded_at) "
+                "INSERT INTO runs (run_id, started_at, finished_at, suite, backend, toxiproxy, "
+                "verdict, reason, pin_key, out_dir, report_path, recorded_at, gating, "
+                "partial_reason, memorykernel) VALUES (:run_id, :started_at, :finished_at, :suite, "
+                ":backend, :toxiproxy, :verdict, :reason, :pin_key, :out_dir, :report_path, "
+                ":recorded_at, :gating, :partial_reason, :memorykernel) "
                 "ON CONFLICT(run_id) DO UPDATE SET finished_at = excluded.finished_at, "
                 "suite = excluded.suite, verdict = excluded.verdict, reason = excluded.reason, "
                 "pin_key = excluded.pin_key, out_dir = excluded.out_dir, "
-                "report_path = excluded.report_path, recorded_at = excluded.recorded_at",
+                "report_path = excluded.report_path, recorded_at = excluded.recorded_at, "
+                "gating = excluded.gating, partial_reason = excluded.partial_reason, "
+                "memorykernel = excluded.memorykernel",
                 run,
             )
             tx.execute("DELETE FROM drill_results WHERE run_id = ?", (record.run_id,))
             tx.executemany("INSERT INTO drill_results VALUES (?, ?, ?, ?, ?, ?, ?)", drills)
-            if record.verdict == Verdict.PASSED and record.suite is not None:
-                self._mark_green(tx, values["pin_key"], now, record.run_id)
-                log.info("pin %s is green after run %s", values["release_tag"], record.run_id)
+            if why_partial is None:
+                log.info(
+                    "pin %s is %s after run %s",
+                    values["release_tag"],
+                    "green" if record.verdict is Verdict.PASSED else "red",
+                    record.run_id,
+                )
 
     def runs(self, last: int) -> list[RunRow]:
         """The `last` runs, newest first."""

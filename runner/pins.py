@@ -349,12 +349,41 @@ def check_manifest_matches(
     return manifest
 
 
-def _embedded(kind: str, tag: str) -> Path:
-    path = _DATA_DIR / kind / f"{tag}.json"
+def check_matrix_matches(pin: Pin, matrix_path: Path) -> str:
+    """Check a compatibility matrix against a pin as AssistSupport's pin-sync script does.
+
+    It must hold the lines `- MemoryKernel release tag: `<tag>`` and `- MemoryKernel commit SHA:
+    `<sha>`` and a table row with the tag and SHA side by side. Returns the file's SHA-256.
+    """
+    hint = "the pin, matrix and manifest change together: re-pin all three"
+    try:
+        raw = matrix_path.read_bytes()
+    except OSError as exc:
+        _fail(matrix_path, "(file)", f"cannot read compatibility matrix: {exc.strerror or exc}",
+              "nothing", hint)  # fmt: skip
+    text = raw.decode("utf-8", "replace")
+    tag, sha = pin.release_tag, pin.commit_sha
+    row = re.compile(rf"\|[^\n]*\|\s*{re.escape(tag)}\s*\|\s*{re.escape(sha)}\s*\|")
+    for needed, what in (
+        (f"- MemoryKernel release tag: `{tag}`" in text, "baseline tag line"),
+        (f"- MemoryKernel commit SHA: `{sha}`" in text, "baseline commit line"),
+        (row.search(text) is not None, "approved version row with the tag/SHA pair"),
+    ):
+        if not needed:
+            _fail(matrix_path, "matrix", f"has no {what} for the pin's {tag} @ {sha[:12]}",
+                  f"{len(raw)} bytes", hint)  # fmt: skip
+    return hashlib.sha256(raw).hexdigest()
+
+
+_NOUNS = {"pins": "pin", "manifests": "manifest", "matrices": "compatibility matrix"}
+
+
+def _embedded(kind: str, tag: str, suffix: str = ".json") -> Path:
+    path = _DATA_DIR / kind / f"{tag}{suffix}"
     if not path.is_file():
-        known = sorted(p.stem for p in (_DATA_DIR / kind).glob("*.json"))
+        known = sorted(p.stem for p in (_DATA_DIR / kind).glob(f"*{suffix}"))
         raise DefinitionError(
-            f"{kind[:-1]} {tag!r}: no embedded {kind[:-1]} for this release tag; "
+            f"{_NOUNS[kind]} {tag!r}: no embedded {_NOUNS[kind]} for this release tag; "
             f"known: {', '.join(known)}"
         )
     return path
@@ -368,3 +397,8 @@ def default_pin_path(tag: str) -> Path:
 def default_manifest_path(tag: str) -> Path:
     """The embedded producer manifest for a release tag (runner/data/manifests/<tag>.json)."""
     return _embedded("manifests", tag)
+
+
+def default_matrix_path(tag: str) -> Path:
+    """The embedded compatibility matrix approving a release tag (runner/data/matrices/<tag>.md)."""
+    return _embedded("matrices", tag, ".md")

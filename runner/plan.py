@@ -15,8 +15,8 @@ from runner.backends.memorykernel_local import missing_binary_message
 from runner.contract import RELEASES, TIMEOUT_MS_MAX, TIMEOUT_MS_MIN
 from runner.drill_run import DrillSettings
 from runner.engine import Releases, RunPlan, candidate_for
-from runner.errors import DefinitionError
-from runner.ledger import PinRow
+from runner.errors import DefinitionError, DrillError
+from runner.ledger import Ledger, PinRow
 from runner.loader import LoadedDrill, default_drills_dir, load_drills, select_drills
 from runner.pins import (
     SHIPPED_TAG,
@@ -27,6 +27,16 @@ from runner.pins import (
     load_pin,
 )
 from runner.spec import DeployReleaseFault, relative_fields, resolve_timeouts
+from runner.trio import (
+    RECORDED_ROLLBACK_TARGETS,
+    ROLLBACK_RECORD,
+    PinTrio,
+    RollbackTarget,
+    TrioDigests,
+    embedded_trio,
+    load_trio,
+    locate_trio,
+)
 
 MANIFEST_BESIDE_PIN = "memorykernel-producer-manifest.json"
 
@@ -117,9 +127,75 @@ def resolve_drills(drills: list[LoadedDrill], timeout_ms: int) -> list[LoadedDri
     ]
 
 
-def needed_releases(drills: Sequence[LoadedDrill], releases: Releases) -> set[str]:
+def _row_trio(row: PinRow) -> tuple[PinTrio, TrioDigests]:
+    """The trio behind a ledger row, with the digests it was recorded with.
+
+    Its recorded files when they still exist, else the embedded trio of its tag; the digests the
+    ledger recorded are what the rollback checks the files against.
+    """
+    sources = (row.source, row.manifest_source, row.matrix_source)
+    trio: PinTrio | None = None
+    if all(sources) and all(Path(str(p)).is_file() for p in sources):
+        with contextlib.suppress(DefinitionError):
+            trio = load_trio(*(Path(str(p)) for p in sources))
+    if trio is None or trio.digests.pin_sha256 != row.pin_file_sha256:
+        try:
+            trio = embedded_trio(row.release_tag)
+        except DrillError as exc:
+            raise DefinitionError(
+                f"rollback target {row.release_tag} from {row.source}: its pin, matrix and "
+                f"manifest are not where the ledger recorded them ({exc})"
+            ) from exc
+    expected = TrioDigests(
+        row.pin_file_sha256,
+        row.manifest_file_sha256 or trio.digests.manifest_sha256,
+        row.matrix_sha256 or trio.digests.matrix_sha256,
+    )
+    return trio, expected
+
+
+def rollback_target(consumer_pin: Pin, ledger: Ledger | None) -> RollbackTarget:
+    """The last green pin trio before the one under drill; else a seeded one; else the target
+    AssistSupport's rollback drill record names for the consumer's pin."""
+    exclude = {consumer_pin.raw_sha256}
+    green = ledger.last_green(exclude=exclude) if ledger is not None else None
+    if green is not None:
+        run = green.last_gating_run()
+        assert run is not None
+        trio, expected = _row_trio(green)
+        why = (
+            f"last green pin: run {run.run_id} ({run.suite}, {run.started_at}, "
+            f"MemoryKernel {run.memorykernel})"
+        )
+        return RollbackTarget(trio, expected, why)
+    seeded = ledger.last_seeded(exclude=exclude) if ledger is not None else None
+    if seeded is not None:
+        trio, expected = _row_trio(seeded)
+        return RollbackTarget(
+            trio, expected, f"seeded pin (seeded {seeded.seeded_at}; no gating run yet)"
+        )
+    recorded = RECORDED_ROLLBACK_TARGETS.get(consumer_pin.release_tag)
+    if recorded is None:
+        raise DefinitionError(
+            f"recover.to last-green: no green pin besides {consumer_pin.release_tag} in the "
+            "ledger to roll back to; run the nightly suite on that pin first (mkdrill run --pin FILE)"
+        )
+    trio = embedded_trio(recorded)
+    return RollbackTarget(
+        trio,
+        trio.digests,
+        f"{ROLLBACK_RECORD}: rollback target of {consumer_pin.release_tag} "
+        "(no other green or seeded pin in the ledger)",
+    )
+
+
+def needed_releases(
+    drills: Sequence[LoadedDrill], releases: Releases, target: RollbackTarget | None = None
+) -> set[str]:
     """Every MemoryKernel release the run may start: baseline, candidate, and tags drills deploy."""
     needed = {releases.baseline.release_tag, releases.candidate}
+    if target is not None:
+        needed.add(target.release_tag)
     for loaded in drills:
         fault = loaded.drill.fault
         if isinstance(fault, DeployReleaseFault):
@@ -128,7 +204,7 @@ def needed_releases(drills: Sequence[LoadedDrill], releases: Releases) -> set[st
 
 
 def build_plan(
-    request: RunRequest, run_id: str, last_green: Pin | None, backend_releases: set[str] | None
+    request: RunRequest, run_id: str, ledger: Ledger | None, backend_releases: set[str] | None
 ) -> RunPlan:
     """Validate everything the run needs and fix its decisions."""
     catalog = load_drills([request.drills_dir or default_drills_dir()])
@@ -139,12 +215,21 @@ def build_plan(
     # The consumer runs as shipped: MemoryKernel at the release its pin names.
     baseline = consumer_pin
     releases = Releases(baseline=baseline, candidate=candidate_for(baseline))
+    target = (
+        rollback_target(consumer_pin, ledger)
+        if any(d.drill.recover.to == "last-green" for d in drills)
+        else None
+    )
+    try:
+        consumer_trio: PinTrio | None = locate_trio(consumer_pin)
+    except DrillError:
+        consumer_trio = None  # a pin with no matrix beside it: recorded without them
     if request.memorykernel_bins:
-        for tag in sorted(needed_releases(drills, releases)):
+        for tag in sorted(needed_releases(drills, releases, target)):
             if tag not in request.memorykernel_bins:
                 raise DefinitionError(missing_binary_message(tag, request.memorykernel_bins))
     elif backend_releases is not None:
-        for tag in {baseline.release_tag, releases.candidate}:
+        for tag in sorted(needed_releases(drills, releases, target)):
             if tag not in backend_releases:
                 raise DefinitionError(
                     f"--pin: release {tag} has no reference MemoryKernel on the {request.backend} backend "
@@ -168,6 +253,9 @@ def build_plan(
         ask_body=cast(AskBody, request.ask_body),
         enrichment=cast(EnrichmentMode, request.enrichment),
         fail_fast=request.fail_fast,
+        drills_named=bool(request.drills),
+        consumer_trio=consumer_trio,
+        rollback_target=target,
         settings={
             "rate_hz": f"{request.rate_hz:g}",
             "consumer_timeout_ms": str(timeout_ms),

@@ -182,6 +182,10 @@ class PinInfo(_Record):
     expected_api_contract_version: str
     expected_producer_manifest_sha256: str | None
     pin_file_sha256: str
+    manifest_source: str | None = Field(default=None, description="the pin's mirrored manifest")
+    manifest_file_sha256: str | None = None
+    matrix_source: str | None = Field(default=None, description="the pin's compatibility matrix")
+    matrix_sha256: str | None = None
 
 
 class MemoryKernelIdentity(_Record):
@@ -226,4 +230,9 @@ class RunRecord(_Record):
         default_factory=dict, description="release tag -> the MemoryKernel that served it"
     )
     settings: dict[str, str] = Field(default_factory=dict)
+    partial: str | None = Field(
+        default=None,
+        description="why this run does not decide its pin's state (drills named, --fail-fast "
+        "stopped it, not every drill ran); null for a whole suite",
+    )
     drills: list[DrillResult]

@@ -15,11 +15,11 @@ from runner.backends.base import Endpoints, Environment
 from runner.clock import SystemClock
 from runner.contract import RELEASES
 from runner.drill_run import drill_timeout_ms
-from runner.engine import Driver, Engine, RunPlan
+from runner.engine import Driver, Engine, RunPlan, pin_info
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
 from runner.lock import run_lock
 from runner.outputs import check_output_folder
-from runner.plan import RunRequest, build_plan, new_run_id, pin_from_ledger
+from runner.plan import RunRequest, build_plan, new_run_id
 from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
@@ -91,6 +91,10 @@ def print_plan(plan: RunPlan) -> None:
         f"MemoryKernel {plan.releases.baseline.release_tag} (baseline), "
         f"candidate {plan.releases.candidate}"
     )
+    target = plan.rollback_target
+    if target is not None:
+        repin = " (consumer re-pinned)" if target.crosses_contract(pin) else ""
+        print(f"rollback to last green: {target.trio.describe()}{repin}; {target.provenance}")
     rows = [
         (
             d.drill.name,
@@ -161,12 +165,12 @@ def execute(
     else:
         check_output_folder(request.reports_root, "reports folder")
     ledger_path = request.reports_root / "ledger.sqlite3"
-    last_green = None
+    backend_releases = set(RELEASES) if request.backend == "local" else None
     if ledger_path.exists():
         with Ledger(ledger_path) as ledger:
-            last_green = pin_from_ledger(ledger.last_green())
-    backend_releases = set(RELEASES) if request.backend == "local" else None
-    plan = build_plan(request, run_id, last_green, backend_releases)
+            plan = build_plan(request, run_id, ledger, backend_releases)
+    else:
+        plan = build_plan(request, run_id, None, backend_releases)
     if dry_run:
         print_plan(plan)
         return EXIT_PASSED
@@ -180,7 +184,7 @@ def execute(
                     file=sys.stderr,
                 )
         with Ledger(ledger_path) as ledger:
-            ledger.ensure_seeded(plan.consumer_pin)
+            ledger.ensure_seeded(pin_info(plan.consumer_pin, plan.consumer_trio))
         env = make_environment(
             plan,
             request.reports_root,

@@ -289,6 +289,15 @@ class Recovery(_Spec):
 
     kind: Literal["remove_fault", "rollback"] = "remove_fault"
     budget_s: BudgetS = 10.0
+    # baseline: back to the release the consumer's pin names (undo a bad deploy); last-green: the
+    # last green pin trio before the one under drill, the consumer re-pinned when its contract differs.
+    to: Literal["baseline", "last-green"] = "baseline"
+
+    @model_validator(mode="after")
+    def _target_needs_rollback(self) -> Recovery:
+        if self.to != "baseline" and self.kind != "rollback":
+            raise ValueError("to: only a rollback has a target; use kind: rollback")
+        return self
 
 
 class ConsumerOverrides(_Spec):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import EnvironmentProblem
-from runner.ledger import SCHEMA_VERSION, SEED_RUN, Ledger, ledger_path_for
+from runner.ledger import SCHEMA_VERSION, Ledger, ledger_path_for
+from runner.pin_state import PinState
 from runner.pins import Pin, load_pin
 from runner.record import PinInfo, Verdict
 from tests.reports.factory import make_drill, make_record
@@ -64,23 +65,27 @@ def test_ledger_lives_beside_the_run_folders() -> None:
     assert ledger_path_for(Path("reports/20260101-abc")) == Path("reports/ledger.sqlite3")
 
 
-def test_first_use_seeds_the_pin_as_green_baseline(ledger: Ledger, v040: Pin, v032: Pin) -> None:
+def test_first_use_seeds_the_pin_but_only_a_run_makes_it_green(
+    ledger: Ledger, v040: Pin, v032: Pin
+) -> None:
     assert ledger.last_green() is None
     ledger.ensure_seeded(v040)
-    green = ledger.last_green()
-    assert green is not None
-    assert (green.release_tag, green.commit_sha) == ("v0.4.0", v040.commit_sha)
-    assert green.pin_file_sha256 == v040.raw_sha256
-    assert green.manifest_sha256 == v040.expected_producer_manifest_sha256
-    assert green.service_contract_version == "service.v3"
-    assert green.source == str(v040.source)
-    assert green.green_run_id == SEED_RUN
+    # Seeded is the baseline to start from, not evidence: no pin is green yet.
+    assert ledger.last_green() is None
+    seeded = ledger.last_seeded()
+    assert seeded is not None
+    assert (seeded.release_tag, seeded.commit_sha) == ("v0.4.0", v040.commit_sha)
+    assert seeded.pin_file_sha256 == v040.raw_sha256
+    assert seeded.manifest_sha256 == v040.expected_producer_manifest_sha256
+    assert seeded.service_contract_version == "service.v3"
+    assert seeded.source == str(v040.source)
+    assert seeded.state() is PinState.SEEDED
     # Later seeding with another pin only records it: the baseline stays.
     ledger.ensure_seeded(v032)
-    assert ledger.last_green() == green
-    assert [(p.release_tag, p.green) for p in ledger.pins()] == [
-        ("v0.4.0", True),
-        ("v0.3.2", False),
+    assert ledger.last_seeded() == seeded
+    assert [(p.release_tag, p.state()) for p in ledger.pins()] == [
+        ("v0.4.0", PinState.SEEDED),
+        ("v0.3.2", PinState.UNTESTED),
     ]
 
 
@@ -90,38 +95,63 @@ def test_passed_suite_run_turns_its_pin_green(ledger: Ledger, v040: Pin, v032: P
     green = ledger.last_green()
     assert green is not None
     assert green.release_tag == "v0.3.2"
-    assert green.green_run_id == "r1"
+    gating = green.last_gating_run()
+    assert gating is not None and gating.run_id == "r1" and gating.gating
     assert green.runs == 1 and green.last_verdict == Verdict.PASSED
 
 
-def test_failed_run_does_not_turn_green(ledger: Ledger, v040: Pin, v032: Pin) -> None:
+def test_failed_run_turns_its_pin_red(ledger: Ledger, v040: Pin, v032: Pin) -> None:
     ledger.ensure_seeded(v040)
     failed = make_drill(verdict=Verdict.FAILED, failed_assertion=("a", "b"))
     ledger.record_run(make_record([failed], run_id="r1", pin=_info(v032)), Path("reports/r1"))
-    green = ledger.last_green()
-    assert green is not None and green.release_tag == "v0.4.0"
+    assert ledger.last_green() is None
     v032_row = next(p for p in ledger.pins() if p.release_tag == "v0.3.2")
-    assert not v032_row.green
+    assert v032_row.state() is PinState.RED and not v032_row.green
     assert v032_row.last_verdict == Verdict.FAILED
 
 
 @pytest.mark.parametrize("verdict", [Verdict.INTERRUPTED, Verdict.ERROR])
-def test_unfinished_runs_do_not_turn_green(
+def test_unfinished_runs_change_no_state(
     ledger: Ledger, v040: Pin, v032: Pin, verdict: Verdict
 ) -> None:
-    ledger.ensure_seeded(v040)
-    ledger.record_run(make_record([], run_id="r1", verdict=verdict, pin=_info(v032)), Path("r1"))
-    green = ledger.last_green()
-    assert green is not None and green.release_tag == "v0.4.0"
-
-
-def test_adhoc_run_without_suite_does_not_turn_green(ledger: Ledger, v040: Pin, v032: Pin) -> None:
-    ledger.ensure_seeded(v040)
+    ledger.record_run(make_record([make_drill()], run_id="r0", pin=_info(v032)), Path("r0"))
     ledger.record_run(
-        make_record([make_drill()], run_id="r1", suite=None, pin=_info(v032)), Path("r1")
+        make_record([], run_id="r1", verdict=verdict, pin=_info(v032), started_at="2026-01-06"),
+        Path("r1"),
     )
     green = ledger.last_green()
-    assert green is not None and green.release_tag == "v0.4.0"
+    assert green is not None and green.release_tag == "v0.3.2"
+    last = green.last_run
+    assert last is not None and last.run_id == "r1" and not last.gating
+    assert last.partial_reason == f"the run did not finish ({verdict.value})"
+
+
+@pytest.mark.parametrize(
+    ("suite", "partial"),
+    [
+        (None, None),
+        ("nightly", "drills named on the command line (disabled)"),
+        ("nightly", "--fail-fast: hang failed: the rest was not run"),
+        ("contract", None),
+        ("rehearsal", None),
+    ],
+)
+def test_partial_and_non_gating_runs_change_no_state(
+    ledger: Ledger, v032: Pin, suite: str | None, partial: str | None
+) -> None:
+    failed = make_drill(verdict=Verdict.FAILED, failed_assertion=("a", "b"))
+    ledger.record_run(make_record([make_drill()], run_id="r0", pin=_info(v032)), Path("r0"))
+    ledger.record_run(
+        make_record(
+            [failed], run_id="r1", suite=suite, partial=partial, pin=_info(v032),
+            started_at="2026-01-06T00:00:00Z",
+        ),
+        Path("r1"),
+    )  # fmt: skip
+    row = ledger.pins()[0]
+    assert row.state() is PinState.GREEN and row.runs == 2
+    assert row.last_run is not None and row.last_run.run_id == "r1" and not row.last_run.gating
+    assert row.last_run.partial_reason
 
 
 def test_recording_a_run_again_replaces_it(ledger: Ledger) -> None:
@@ -279,5 +309,5 @@ def test_two_processes_write_the_same_new_ledger(tmp_path: Path) -> None:
         assert len(runs) == 30
         assert {r.run_id[0] for r in runs} == {"a", "b"}
         assert len(ledger.drill_history(None, 100)) == 90
-        seeded = [p for p in ledger.pins() if p.green_run_id == SEED_RUN]
+        seeded = [p for p in ledger.pins() if p.seeded_at is not None]
         assert [p.release_tag for p in seeded] == ["v0.4.0"]

@@ -10,6 +10,7 @@ from runner.record import (
     DrillResult,
     FaultWindow,
     LatencyStats,
+    MemoryKernelIdentity,
     Milestone,
     MilestoneName,
     Phase,
@@ -214,6 +215,8 @@ def make_record(
     settings: dict[str, str] | None = None,
     pin: PinInfo = PIN,
     started_at: str = "2026-01-05T02:00:00+00:00",
+    partial: str | None = None,
+    memorykernel: dict[str, MemoryKernelIdentity] | None = None,
 ) -> RunRecord:
     """A run of `drills`; the verdict defaults to failed if any drill failed, else passed."""
     drills = [make_drill()] if drills is None else drills
@@ -235,5 +238,7 @@ def make_record(
         pin=pin,
         releases={"baseline": "v0.3.2", "candidate": "v0.4.0"},
         settings=settings if settings is not None else {"ask_body": "patched"},
+        partial=partial,
+        memorykernel=memorykernel or {},
         drills=drills,
     )

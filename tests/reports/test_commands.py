@@ -91,7 +91,7 @@ def test_pins_marks_the_last_green(reports_dir: Path) -> None:
     assert rows["v0.3.2"].startswith("*")
     assert not rows["v0.4.0"].startswith("*")
     assert "* last green: v0.3.2 @ cf331449e158 (service.v2/api.v1)" in out.output
-    assert "(run run-05)" in out.output
+    assert "run run-05 (nightly, 2026-01-06 02:00Z" in out.output
 
 
 def test_pins_without_a_ledger(tmp_path: Path) -> None:
