@@ -31,6 +31,7 @@ from runner.record import (
     Verdict,
 )
 from runner.restore import MilestoneWatch
+from runner.rollback import perform_restore, plan_restore
 from runner.spec import number
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class DrillRun:
             start_s=round(fault_start - self._t0, 4),
             end_s=round(recover_start - self._t0, 4),
         )
-        self._ttr = self._restore(remove_fault, recover_start, sampler)
+        self._ttr = self._restore(remove_fault, recover_start, sampler, undo)
         self._enter(Phase.VERIFY, sampler)
         verify_ok = self._await_enriched(sampler, Phase.VERIFY)
         # Judged once the sampler has drained, so Drafts still in flight at the end of the window count.
@@ -228,22 +229,24 @@ class DrillRun:
         ]
 
     def _restore(
-        self, remove_fault: Callable[[], None], started: float, sampler: Sampler
+        self,
+        remove_fault: Callable[[], None],
+        started: float,
+        sampler: Sampler,
+        undo: contextlib.ExitStack,
     ) -> TimeToRestore:
         """Remove the fault or roll back, while a watcher times each milestone."""
         recover = self.drill.recover
         budget_s = number(recover.budget_s)
-        target = self.ctx.baseline.release_tag
+        plan = plan_restore(recover, self.ctx)
         watch_probe = self._probe_factory(1.0)
         watch = MilestoneWatch(
             clock=self.clock,
             memorykernel_url=self.ctx.endpoints.memorykernel_url,
             consumer_url=self.ctx.endpoints.consumer_url if self._watch_preflight else None,
-            expected_versions=(
-                self.ctx.consumer.pin.expected_service_contract_version,
-                self.ctx.consumer.pin.expected_api_contract_version,
-            ),
+            expected_versions=plan.expected_versions(),
             draft=watch_probe.draft,
+            repinned_to=plan.pin.release_tag if plan.repin is not None else None,
         )
         milestones: list[Milestone] = []
         watcher = threading.Thread(
@@ -253,23 +256,30 @@ class DrillRun:
         )
         watcher.start()
         try:
-            if recover.kind == "rollback":
-                self.ctx.env.start_memorykernel(target)
-            remove_fault()
+            perform_restore(plan, self.ctx, remove_fault, undo)
         finally:
             watcher.join(timeout=budget_s + RESTORE_GRACE_S + 5.0)
             watch_probe.close()
         first = milestones[-1].at_s if milestones else None
+        trio = plan.repin
         return TimeToRestore(
             kind=recover.kind,
-            target_release=target
-            if recover.kind == "rollback"
-            else self.ctx.env.memorykernel_release,
+            target_release=plan.release or self.ctx.env.memorykernel_release,
             started_s=round(started - self._t0, 4),
             total_s=round(first, 4) if first is not None else None,
             budget_s=budget_s,
             within_budget=first is not None and first <= budget_s,
             milestones=milestones,
+            target_pin=f"{plan.pin.release_tag} ({plan.pin.expected_service_contract_version})",
+            repinned=trio is not None,
+            trio={
+                "provenance": trio.provenance,
+                "pin_sha256": trio.expected.pin_sha256,
+                "manifest_sha256": trio.expected.manifest_sha256,
+                "matrix_sha256": trio.expected.matrix_sha256,
+            }
+            if trio is not None
+            else {},
         )
 
     def _await_enriched(self, sampler: Sampler, phase: Phase) -> bool:

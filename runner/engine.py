@@ -242,6 +242,7 @@ class Engine:
                     consumer=consumer,
                     resolve_release=plan.releases.resolve,
                     pin_for_release=plan.releases.pin_for,
+                    rollback_target=plan.rollback_target,
                 )
                 if drive is None:
                     verdict, reason = self._run_drills(ctx, endpoints)

@@ -39,6 +39,7 @@ class MilestoneName(StrEnum):
     SERVICE_UP = "service_up"
     HEALTH_VERSIONS = "health_versions"
     SCHEMA_READY = "schema_ready"
+    CONSUMER_REPINNED = "consumer_repinned"  # only when a rollback re-pins the consumer
     PREFLIGHT_READY = "preflight_ready"
     FIRST_ENRICHED_DRAFT = "first_enriched_draft"
 
@@ -121,6 +122,16 @@ class TimeToRestore(_Record):
     budget_s: float
     within_budget: bool
     milestones: list[Milestone]
+    target_pin: str | None = Field(
+        default=None, description="the pin the consumer carries after the restore: tag (contract)"
+    )
+    repinned: bool = Field(
+        default=False, description="the consumer was re-pinned: a rollback across a contract change"
+    )
+    trio: dict[str, str] = Field(
+        default_factory=dict,
+        description="the restored pin trio: why it was chosen and each file's SHA-256",
+    )
 
 
 class FaultWindow(_Record):

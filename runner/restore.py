@@ -34,6 +34,8 @@ class MilestoneWatch:
     expected_versions: tuple[str, str]
     draft: Callable[[], DraftOutcome]
     reached: dict[MilestoneName, float] = field(default_factory=dict)
+    repinned_to: str | None = None  # a rollback re-pins the consumer to this release tag
+    watched: list[MilestoneName] = field(default_factory=list)
 
     def run(self, started: float, deadline_s: float) -> list[Milestone]:
         """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone."""
@@ -41,12 +43,17 @@ class MilestoneWatch:
             (MilestoneName.SERVICE_UP, self._service_up),
             (MilestoneName.HEALTH_VERSIONS, self._health_versions),
             (MilestoneName.SCHEMA_READY, self._schema_ready),
+            (MilestoneName.CONSUMER_REPINNED, self._consumer_repinned),
             (MilestoneName.PREFLIGHT_READY, self._preflight_ready),
             (MilestoneName.FIRST_ENRICHED_DRAFT, self._enriched_draft),
         ]
         end = started + deadline_s
+        consumer_steps = {MilestoneName.PREFLIGHT_READY, MilestoneName.CONSUMER_REPINNED}
         if self.consumer_url is None:
-            steps = [step for step in steps if step[0] is not MilestoneName.PREFLIGHT_READY]
+            steps = [step for step in steps if step[0] not in consumer_steps]
+        if self.repinned_to is None:
+            steps = [step for step in steps if step[0] is not MilestoneName.CONSUMER_REPINNED]
+        self.watched = [name for name, _ in steps]
         with httpx.Client(timeout=CALL_TIMEOUT_S, verify=shared_ssl_context()) as self._http:
             for name, check in steps:
                 while not check():
@@ -57,7 +64,7 @@ class MilestoneWatch:
         return self._milestones()
 
     def _milestones(self) -> list[Milestone]:
-        return [Milestone(name=name, at_s=self.reached.get(name)) for name in MilestoneName]
+        return [Milestone(name=name, at_s=self.reached.get(name)) for name in self.watched]
 
     def _service_up(self) -> bool:
         parts = urlsplit(self.memorykernel_url)
@@ -91,6 +98,14 @@ class MilestoneWatch:
 
     def _schema_ready(self) -> bool:
         return self._json("POST", f"{self.memorykernel_url}/v1/db/schema-version") is not None
+
+    def _consumer_repinned(self) -> bool:
+        data = self._json("GET", f"{self.consumer_url}/v1/pin")
+        return (
+            data is not None
+            and data.get("release_tag") == self.repinned_to
+            and data.get("expected_service_contract_version") == self.expected_versions[0]
+        )
 
     def _preflight_ready(self) -> bool:
         data = self._json("GET", f"{self.consumer_url}/v1/preflight")

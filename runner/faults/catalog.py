@@ -39,6 +39,7 @@ from runner.spec import (
     number,
 )
 from runner.tls import shared_ssl_context
+from runner.trio import RollbackTarget
 
 describe = describe_fault
 
@@ -62,6 +63,7 @@ class FaultContext:
     resolve_release: Callable[[str], str]
     pin_for_release: Callable[[str], Pin]
     probe_paused: Callable[[], AbstractContextManager[None]] = nullcontext
+    rollback_target: RollbackTarget | None = None  # where `recover: {to: last-green}` goes
 
 
 def once(action: Undo) -> Undo:
