@@ -23,6 +23,7 @@ from runner.plan import RunRequest, build_plan, new_run_id
 from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
+from runner.reports.tables import verdict_label
 from runner.run_state import state_dir, sweep_run
 from runner.signals import interrupts_raise
 from runner.spec import describe_fault, number
@@ -113,7 +114,7 @@ def print_summary(record: RunRecord) -> None:
     rows = [
         (
             d.name,
-            d.verdict.value,
+            verdict_label(d),
             ",".join(f"{k}×{v}" for k, v in sorted(d.fallback_reasons.items())) or "-",
             f"{d.time_to_restore_s:.3f}" if d.time_to_restore_s is not None else "-",
             next(
@@ -133,6 +134,11 @@ def print_summary(record: RunRecord) -> None:
         )
     )
     print(f"{record.verdict.value}: {record.reason}")
+    known = [
+        d.name for d in record.drills if d.expected_red is not None and d.verdict.value != "passed"
+    ]
+    if known:
+        print(f"expected red (known findings, see summary.md): {', '.join(known)}")
 
 
 def probe_factory(

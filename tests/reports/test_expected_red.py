@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from junitparser import Failure, JUnitXml
 
 from runner.record import DrillResult, Verdict
@@ -63,3 +64,15 @@ def test_every_report_says_expected_red_and_only_report_json_has_the_whole_reaso
     (failure,) = [r for r in case_red.result if isinstance(r, Failure)]
     assert failure.type == "ExpectedRed" and failure.message.startswith(f"expected red ({WHY})")
     assert case_ok.result == []
+
+
+def test_the_final_terminal_table_labels_expected_red(capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.run_command import print_summary
+
+    print_summary(make_record([make_drill("disabled"), _red()]))
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("contract-shipped-ask-body")]
+    assert "failed (expected red)" in row
+    assert out.rstrip().endswith(
+        "expected red (known findings, see summary.md): contract-shipped-ask-body"
+    )
