@@ -167,7 +167,9 @@ class LocalEnvironment(Environment):
         extra = {
             "run_id": self._run_id,
             "proxy": self._proxy_name,
-            "toxiproxy_url": self._toxiproxy.api_url if self._toxiproxy else "",
+            "toxiproxy_url": mask_url_credentials(self._toxiproxy.api_url)
+            if self._toxiproxy
+            else "",
         }
         with self._state_lock:  # up() starts processes on several threads
             write_state(self.state_file, os.getpid(), list(self._processes.values()), extra)
