@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.engine.conftest import mkdrill as run_mkdrill
+
 REPO = Path(__file__).resolve().parents[2]
 LONG_DRILL = """\
 name: long-window
@@ -24,13 +26,7 @@ recover: {kind: remove_fault, budget_s: 5}
 
 def mkdrill(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`mkdrill ARGS` in `cwd`, to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_mkdrill(*args, cwd=cwd, timeout=timeout)
 
 
 def start_live_run(cwd: Path, out: Path, *extra: str) -> subprocess.Popen[str]:

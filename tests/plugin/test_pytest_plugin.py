@@ -17,8 +17,16 @@ REPO = Path(__file__).resolve().parents[2]
 DRILLS = REPO / "drills"
 
 
-def _pytest(cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MKDRILL_", "PYTEST_"))}
+def _pytest(
+    cwd: Path, *args: str, timeout: float = 240, shipped_timeout: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """pytest in a subprocess: the suite's fast consumer profile unless `shipped_timeout`."""
+    keep = () if shipped_timeout else ("MKDRILL_CONSUMER_TIMEOUT_MS",)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in keep or not k.startswith(("MKDRILL_", "PYTEST_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=cwd,
@@ -178,7 +186,9 @@ def test_a_users_suite_with_a_marked_test_and_drill_folder_stops_at_the_first_fa
 @pytest.mark.slow
 def test_the_expected_red_contract_drill_is_an_xfail_labelled_everywhere(tmp_path: Path) -> None:
     _copy_drills(tmp_path / "drills", "contract-shipped-ask-body")
-    done = _pytest(tmp_path, "-s", "-rx", "drills/contract-shipped-ask-body.yaml")
+    done = _pytest(
+        tmp_path, "-s", "-rx", "drills/contract-shipped-ask-body.yaml", shipped_timeout=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 xfailed" in done.stdout
     assert (
