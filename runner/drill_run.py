@@ -5,24 +5,34 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from runner.backends.base import ConsumerSettings
 from runner.clock import Clock
 from runner.contract import DEFAULT_TIMEOUT_MS
-from runner.errors import DrillError, Interrupted
-from runner.evaluate import fault_assertions, restore_assertion, steady_assertion, summarize
+from runner.errors import DrillError, FaultUnsupported, Interrupted
+from runner.evaluate import (
+    enriched_streak,
+    fallback_counts,
+    fault_assertions,
+    latency_stats,
+    load_assertions,
+    restore_assertion,
+    split_fallback_reasons,
+    steady_assertion,
+    summarize,
+)
 from runner.faults.catalog import FaultContext, describe, inject
 from runner.loader import LoadedDrill
 from runner.probes.draft import Probe
-from runner.probes.loadgen import LoadGenerator
+from runner.probes.loadgen import LoadDraft, LoadGenerator
 from runner.probes.sampler import Sampler, TimedSample
 from runner.record import (
     Assertion,
     DrillResult,
     FaultWindow,
+    LoadSummary,
     Milestone,
     Phase,
     PhaseSpan,
@@ -44,7 +54,7 @@ STEADY_RATE_HZ = 100.0
 # Fallbacks no amount of waiting changes: the consumer's own request is refused (contract §3.4).
 DETERMINISTIC_REASONS = frozenset({"validation-error"})
 IMPOSSIBLE_AFTER = 20  # Drafts in a row refused that way end the steady-state wait
-LOAD_START_DEADLINE_S = 15.0
+LOAD_START_DEADLINE_S = 30.0  # worker processes start (Python + imports) while steady state runs
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,8 @@ class DrillRun:
         self.interrupted = False
         self.steady_gave_up: str | None = None
         self._deferred: Callable[[list[Sample]], list[Assertion]] | None = None
+        self._load: list[LoadDraft] | None = None  # the --load Drafters' Drafts, judged apart
+        self._skipped = ""  # why the drill was skipped (the backend cannot inject its fault)
 
     # Phase bookkeeping ---------------------------------------------------------------------------
 
@@ -199,7 +211,13 @@ class DrillRun:
             load.wait_ready(LOAD_START_DEADLINE_S)
         self._enter(Phase.INJECT, sampler)
         fault_start = self.clock.now()
-        remove_fault = inject(self.drill.fault, self.ctx)
+        try:
+            remove_fault = inject(self.drill.fault, self.ctx)
+        except (
+            FaultUnsupported
+        ) as exc:  # nothing was applied: this drill is skipped, the run goes on
+            self._skipped = f"skipped: {exc}"
+            return
         undo.callback(remove_fault)
         self._enter(Phase.OBSERVE, sampler)
         observe_start = self.clock.now()
@@ -208,8 +226,7 @@ class DrillRun:
         self.clock.sleep(number(self.drill.window_s))
         window = self.clock.now() - observe_start
         if load is not None:  # the load covers the fault window, not the restore it would slow down
-            for started, outcome in load.stop(self.bound_ms / 1000 + 5.0):
-                sampler.record(started, Phase.OBSERVE, outcome)
+            self._load = load.stop(self.bound_ms / 1000 + 5.0)
         self._enter(Phase.RECOVER, sampler)
         recover_start = self.clock.now()
         self._window = FaultWindow(
@@ -226,7 +243,41 @@ class DrillRun:
             *fault_assertions(self.drill, samples, window, self.bound_ms, recover_start - self._t0),
             restore_assertion(self._ttr),  # type: ignore[arg-type]
             steady_assertion(Phase.VERIFY, samples, self.settings.steady_needed, verify_ok),
+            *self._load_assertions(),
         ]
+
+    def _load_samples(self) -> list[Sample]:
+        drafts = self._load or []
+        return to_samples(
+            [TimedSample(d.started, Phase.OBSERVE, d.outcome) for d in drafts], self._t0
+        )
+
+    def _load_assertions(self) -> list[Assertion]:
+        """The load's Drafts judged on their own: a starved probe cannot hide behind them."""
+        if self._load is None:
+            return []
+        drafts = sorted(self._load, key=lambda d: d.started)
+        return load_assertions(
+            self._load_samples(),
+            [d.drafter for d in drafts],
+            self.settings.load_workers,
+            self.drill.expect.min_availability,
+            self.bound_ms,
+        )
+
+    def _load_summary(self) -> LoadSummary | None:
+        if self._load is None:
+            return None
+        samples = self._load_samples()
+        return LoadSummary(
+            workers=self.settings.load_workers,
+            drafts=len(samples),
+            answered=sum(s.ok for s in samples),
+            enriched=sum(s.applied for s in samples),
+            drafters_answered=len({d.drafter for d in self._load if d.outcome.ok}),
+            latency=latency_stats(samples),
+            fallback_reasons=fallback_counts(samples),
+        )
 
     def _restore(
         self,
@@ -291,13 +342,15 @@ class DrillRun:
         """
         deadline = self.clock.now() + self.settings.steady_timeout_s
         while self.clock.now() < deadline:
-            streak = 0
             rejected: list[str] = []
-            for sample in sorted(
-                (s for s in sampler.samples() if s.phase is phase), key=lambda s: s.started
-            ):
+            answered = [s for s in sampler.samples() if s.phase is phase]
+            # Drafts still in flight break a run of enriched ones: they may yet fall back.
+            streak = enriched_streak(
+                [(s.started, s.outcome.ok and s.outcome.applied) for s in answered]
+                + [(started, None) for started in sampler.in_flight(phase)]
+            )
+            for sample in sorted(answered, key=lambda s: s.started):
                 outcome = sample.outcome
-                streak = streak + 1 if (outcome.ok and outcome.applied) else 0
                 reason = outcome.fallback_reason
                 if outcome.applied or reason not in DETERMINISTIC_REASONS:
                     rejected = []
@@ -336,7 +389,9 @@ class DrillRun:
         if self._deferred is not None and interrupted is None and error is None:
             self._assertions.extend(self._deferred(samples))
         failed = [a for a in self._assertions if not a.passed]
-        if interrupted is not None:
+        if self._skipped and interrupted is None and error is None:
+            verdict, reason = Verdict.SKIPPED, self._skipped
+        elif interrupted is not None:
             verdict, reason = Verdict.INTERRUPTED, "interrupted by signal; cleanup ran"
         elif error is not None:
             verdict, reason = Verdict.ERROR, f"{type(error).__name__}: {error}"
@@ -351,10 +406,9 @@ class DrillRun:
                 reason += f" — {message}"
         else:
             verdict, reason = Verdict.PASSED, "every assertion held"
-        during = [s for s in samples if s.phase is Phase.OBSERVE] or [
-            s for s in samples if s.phase is Phase.STEADY
-        ]
-        reasons = Counter(s.fallback_reason for s in during if s.fallback_reason and not s.applied)
+        judged, others = split_fallback_reasons(
+            samples, self._window.end_s if self._window is not None else None
+        )
         consumer = self.ctx.consumer
         return DrillResult(
             name=self.drill.name,
@@ -379,7 +433,9 @@ class DrillRun:
             expected_red=self.drill.expected_red,
             phases=self._phases,
             probe=summarize(samples),
-            fallback_reasons=dict(reasons),
+            fallback_reasons=judged,
+            other_fallback_reasons=others,
+            load=self._load_summary(),
             latency_bound_ms=self.bound_ms,
             assertions=self._assertions,
             time_to_restore=self._ttr,

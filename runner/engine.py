@@ -341,7 +341,11 @@ def overall(results: Sequence[DrillResult]) -> tuple[Verdict, str]:
     if failed:
         return Verdict.FAILED, f"{len(failed)} of {len(results)} drills failed: {', '.join(failed)}"
     passed = sum(r.verdict is Verdict.PASSED for r in results)
-    return Verdict.PASSED, f"{passed} of {len(results)} drills passed"
+    skipped = [r.name for r in results if r.verdict is Verdict.SKIPPED]
+    reason = f"{passed} of {len(results)} drills passed"
+    if skipped:
+        reason += f", {len(skipped)} skipped ({', '.join(skipped)})"
+    return Verdict.PASSED, reason
 
 
 def skipped(loaded: LoadedDrill, reason: str, started_at: str) -> DrillResult:

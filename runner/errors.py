@@ -5,6 +5,7 @@
     ├── EnvironmentProblem          exit 3  Docker unreachable, port in use, service never healthy, lock held
     │   └── CleanupError            exit 3  an undo step failed (the others still ran)
     ├── InjectionError              exit 3  a fault could not be applied
+    │   └── FaultUnsupported        —       the backend cannot inject this kind: the drill is skipped
     ├── ProbeError                  exit 3  the probe itself broke (not the Draft flow it watches)
     ├── RollbackError               exit 3  the restore to the last green pin could not be performed
     └── Interrupted                 exit 130 SIGINT/SIGTERM during a run
@@ -48,6 +49,10 @@ class InjectionError(DrillError):
     """A fault could not be applied."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class FaultUnsupported(InjectionError):
+    """The backend cannot inject this fault kind at all: the drill is skipped, the run goes on."""
 
 
 class ProbeError(DrillError):

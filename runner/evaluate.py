@@ -52,6 +52,53 @@ def summarize(samples: Sequence[Sample]) -> list[PhaseSummary]:
     return summaries
 
 
+def window_samples(samples: Sequence[Sample], fault_removed_s: float) -> list[Sample]:
+    """The Drafts the verdict judges: started while the fault was on and answered before its removal.
+
+    One still in flight when the fault is removed may legitimately come back enriched (or with the
+    removal's own error): it counts for availability and latency, not for the fallback reason.
+    """
+    return [
+        s
+        for s in samples
+        if s.phase is Phase.OBSERVE and s.t_s + s.latency_ms / 1000 <= fault_removed_s
+    ]
+
+
+def fallback_counts(samples: Sequence[Sample]) -> dict[str, int]:
+    """`reason -> Drafts` of the samples that fell back."""
+    return dict(Counter(s.fallback_reason for s in samples if s.fallback_reason and not s.applied))
+
+
+def split_fallback_reasons(
+    samples: Sequence[Sample], fault_removed_s: float | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(reasons the verdict judged, every other fallback of the drill), kept apart for the tables.
+
+    With no fault window (the steady state failed) the steady state's reasons are the judged ones.
+    """
+    if fault_removed_s is None:
+        judged = [s for s in samples if s.phase is Phase.STEADY]
+    else:
+        judged = window_samples(samples, fault_removed_s)
+    chosen = {id(s) for s in judged}
+    return fallback_counts(judged), fallback_counts([s for s in samples if id(s) not in chosen])
+
+
+def enriched_streak(drafts: Sequence[tuple[float, bool | None]]) -> int:
+    """Enriched Drafts in a row at the end, by start time: `(started, enriched)`, None in flight.
+
+    A Draft in flight is counted when it finishes: until then only the Drafts started before it
+    can make the run, since it may yet fall back (a hang the restore left behind, for one).
+    """
+    streak = 0
+    for _, enriched in sorted(drafts, key=lambda d: d[0]):
+        if enriched is None:
+            break
+        streak = streak + 1 if enriched else 0
+    return streak
+
+
 def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in sorted(counter.items())) or "none"
 
@@ -70,7 +117,7 @@ def fault_assertions(
     """
     expect = drill.expect
     started_during = [s for s in samples if s.phase is Phase.OBSERVE]
-    during = [s for s in started_during if s.t_s + s.latency_ms / 1000 <= fault_removed_s]
+    during = window_samples(samples, fault_removed_s)
     results: list[Assertion] = []
     reasons = Counter(s.fallback_reason or "none" for s in during if not s.applied)
     enriched = sum(s.applied for s in during)
@@ -146,6 +193,36 @@ def fault_assertions(
         )
     )
     return results
+
+
+def load_assertions(
+    load: Sequence[Sample], drafters: Sequence[str], workers: int, min_availability: float,
+    bound_ms: float,
+) -> list[Assertion]:  # fmt: skip
+    """The --load Drafters judged apart from the probe: their own availability, bound and reach."""
+    answered = sum(s.ok for s in load)
+    availability = answered / len(load) if load else 0.0
+    failures = Counter((s.error or f"HTTP {s.http_status}")[:80] for s in load if not s.ok)
+    reached = len({d for d, s in zip(drafters, load, strict=True) if s.ok})
+    worst = max((s.latency_ms for s in load), default=0.0)
+    return [
+        Assertion(
+            name="load_availability",
+            phase=Phase.OBSERVE,
+            expected=f"≥ {min_availability:.0%} of the {workers} load Drafters' Drafts answered, "
+            "each Drafter answered at least once",
+            observed=f"{answered}/{len(load)} answered by {reached} Drafters"
+            + (f"; failures: {_counts(dict(failures))}" if failures else ""),
+            passed=bool(load) and availability >= min_availability and reached >= workers,
+        ),
+        Assertion(
+            name="load_latency",
+            phase=Phase.OBSERVE,
+            expected=f"every load Draft ≤ {bound_ms:.0f} ms",
+            observed=f"max {worst:.0f} ms",
+            passed=bool(load) and worst <= bound_ms,
+        ),
+    ]
 
 
 def restore_assertion(ttr: TimeToRestore) -> Assertion:

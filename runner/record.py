@@ -17,9 +17,9 @@ class Verdict(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     ERROR = "error"  # the environment, not the Draft flow, broke; the run exits 3
-    SKIPPED = (
-        "skipped"  # not run: --fail-fast after a failure, or the backend cannot inject this fault
-    )
+    # not run: --fail-fast after a failure, or the backend cannot inject this drill's fault (the
+    # run goes on with the next drill; the reason names the backend and the fault)
+    SKIPPED = "skipped"
 
 
 class Phase(StrEnum):
@@ -93,6 +93,18 @@ class PhaseSummary(_Record):
     latency: LatencyStats | None
     fallback_reasons: dict[str, int]
     machine_error_codes: dict[str, int]
+
+
+class LoadSummary(_Record):
+    """What the --load Drafters saw during the fault window, judged apart from the probe."""
+
+    workers: int
+    drafts: int
+    answered: int
+    enriched: int
+    drafters_answered: int = Field(description="Drafters with at least one answered Draft")
+    latency: LatencyStats | None
+    fallback_reasons: dict[str, int]
 
 
 class Assertion(_Record):
@@ -170,7 +182,16 @@ class DrillResult(_Record):
     phases: list[PhaseSpan]
     probe: list[PhaseSummary]
     fallback_reasons: dict[str, int] = Field(
-        description="fallback reasons seen while the fault was on"
+        description="fallback reasons the verdict judged: Drafts started while the fault was on "
+        "and answered before its removal (the steady state's when no fault was injected)"
+    )
+    other_fallback_reasons: dict[str, int] = Field(
+        default_factory=dict,
+        description="every other fallback of the drill (steady, in flight at the removal, "
+        "recover, verify), not judged against the expected reasons",
+    )
+    load: LoadSummary | None = Field(
+        default=None, description="--load Drafters during the window, judged apart from the probe"
     )
     latency_bound_ms: float
     assertions: list[Assertion]

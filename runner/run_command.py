@@ -23,7 +23,8 @@ from runner.plan import RunRequest, build_plan, new_run_id
 from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
-from runner.reports.tables import verdict_label
+from runner.reports.metrics import fault_p95_latency_ms
+from runner.reports.tables import format_ms, format_s, verdict_label
 from runner.run_state import state_dir, sweep_run
 from runner.signals import interrupts_raise
 from runner.spec import describe_fault, number
@@ -110,35 +111,30 @@ def print_plan(plan: RunPlan) -> None:
 
 
 def print_summary(record: RunRecord) -> None:
-    """The final table."""
+    """The final table: judged fallback reasons apart from the rest, the reports' own p95."""
     rows = [
         (
             d.name,
             verdict_label(d),
-            ",".join(f"{k}×{v}" for k, v in sorted(d.fallback_reasons.items())) or "-",
-            f"{d.time_to_restore_s:.3f}" if d.time_to_restore_s is not None else "-",
-            next(
-                (
-                    f"{p.latency.p95_ms:.0f}"
-                    for p in d.probe
-                    if p.phase.value == "observe" and p.latency
-                ),
-                "-",
-            ),
+            _counts(d.fallback_reasons),
+            _counts(d.other_fallback_reasons),
+            format_s(d.time_to_restore_s) if d.time_to_restore_s is not None else "-",
+            format_ms(p95) if (p95 := fault_p95_latency_ms(d)) is not None else "-",
         )
         for d in record.drills
     ]
-    print(
-        tabulate(
-            rows, headers=["drill", "verdict", "fallback reasons", "restore s", "p95 ms (fault)"]
-        )
-    )
+    headers = ["drill", "verdict", "fallback reasons", "other fallbacks", "restore", "p95 (fault)"]
+    print(tabulate(rows, headers=headers, disable_numparse=True))
     print(f"{record.verdict.value}: {record.reason}")
     known = [
         d.name for d in record.drills if d.expected_red is not None and d.verdict.value != "passed"
     ]
     if known:
         print(f"expected red (known findings, see summary.md): {', '.join(known)}")
+
+
+def _counts(reasons: dict[str, int]) -> str:
+    return ",".join(f"{k}×{v}" for k, v in sorted(reasons.items())) or "-"
 
 
 def probe_factory(

@@ -12,7 +12,7 @@ import httpx
 
 from runner.backends.base import ConsumerSettings, Endpoints, Environment
 from runner.clock import Clock, wait_until
-from runner.errors import EnvironmentProblem, InjectionError
+from runner.errors import EnvironmentProblem, FaultUnsupported, InjectionError
 from runner.faults.proof import prove_future_schema, prove_schema_unavailable
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.pins import Pin
@@ -190,7 +190,7 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
             return once(_start_flapping(ctx, release, down_s, up_s))
         case NoFault():
             return once(lambda: None)
-    raise InjectionError(f"fault kind {fault.kind!r} is not supported by the {env.kind} backend")
+    raise FaultUnsupported(f"fault kind {fault.kind!r} is not supported by the {env.kind} backend")
 
 
 def _ensure_release(env: Environment, release: str) -> None:

@@ -116,6 +116,13 @@ class Sampler:
         with self._lock:
             return list(self._samples)
 
+    def in_flight(self, phase: Phase) -> list[float]:
+        """Start times of the Drafts started in `phase` that have not been answered yet."""
+        with self._lock:
+            return [
+                started for started, started_in in self._pending.values() if started_in is phase
+            ]
+
     @property
     def skipped(self) -> int:
         """Ticks not sampled because MAX_IN_FLIGHT Drafts were outstanding."""

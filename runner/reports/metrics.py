@@ -8,7 +8,7 @@ from runner.percentile import percentile as nearest_rank
 from runner.record import DrillResult, Phase, PhaseSummary, Sample
 from runner.reports.palette import ENRICHED, NOT_ANSWERED
 
-# Phases during which the fault is on, used when a drill recorded no explicit fault window.
+# Phases during which the fault is on.
 FAULT_PHASES = frozenset({Phase.INJECT, Phase.OBSERVE})
 
 
@@ -18,11 +18,9 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 def fault_samples(drill: DrillResult) -> list[Sample]:
-    """Samples taken while the fault was on: inside the fault window, else in inject/observe."""
-    window = drill.fault_window
-    if window is not None:
-        return [s for s in drill.samples if window.start_s <= s.t_s <= window.end_s]
-    return [s for s in drill.samples if s.phase in FAULT_PHASES]
+    """Drafts started while the fault was on (the observe phase): the set every p95 and
+    availability figure of the fault is computed on, in the terminal and in every report."""
+    return [s for s in drill.samples if s.phase is Phase.OBSERVE]
 
 
 def _fault_phase_summary(drill: DrillResult) -> PhaseSummary | None:

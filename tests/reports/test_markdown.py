@@ -36,9 +36,10 @@ def test_one_row_per_drill_with_latency_and_restore_against_bounds(mixed_record:
     assert timeout[1] == "failed"
     assert timeout[3] == "patched ask body"
     assert timeout[4] == "timeout (156)"
-    assert timeout[5] == "100.0% (156/156)"
-    assert timeout[6].endswith("/ 7500 ms")
-    assert timeout[7] == "1.50 s / 10.00 s"
+    assert header[5] == "other fallbacks (not judged)" and timeout[5] == "—"
+    assert timeout[6] == "100.0% (151/151)"  # Drafts started in observe, as the verdict counts
+    assert timeout[7].endswith("/ 7500 ms")
+    assert timeout[8] == "1.50 s / 10.00 s"
 
 
 def test_failed_assertions_show_expected_and_observed(mixed_record: RunRecord) -> None:

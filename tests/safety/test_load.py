@@ -1,4 +1,8 @@
-"""Under 50 concurrent Drafts during every catalog fault, no Draft fails and none exceeds its bound."""
+"""Under 50 concurrent Drafts during every catalog fault, no Draft fails and none exceeds its bound.
+
+The load's Drafts are judged apart from the probe's (their own availability and bound), so a
+starved probe cannot pass on the load's samples, and the run must pass outright.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,19 @@ def test_fifty_concurrent_drafts_during_every_nightly_fault(tmp_path: Path) -> N
     done = mkdrill(
         "run", "--suite", "nightly", "--load", "50", "--out", str(out), cwd=tmp_path, timeout=900
     )
-    assert done.returncode in (0, 1), done.stderr
     report = read_report(out)
+    assert done.returncode == 0, [
+        (d["name"], d["reason"]) for d in report["drills"] if d["verdict"] != "passed"
+    ]
     assert len(report["drills"]) >= 20
     for drill in report["drills"]:
         checks = {a["name"]: a for a in drill["assertions"]}
-        observe = next(p for p in drill["probe"] if p["phase"] == "observe")
         # the load really ran: every one of the 50 Drafters answered at least once in the window
-        assert observe["samples"] >= 50 + 40, (drill["name"], observe["samples"])
-        for name in ("draft_availability", "draft_latency"):
+        assert drill["load"]["workers"] == 50 and drill["load"]["drafters_answered"] == 50
+        for name in ("draft_availability", "draft_latency", "probe_rate"):
             assert checks[name]["passed"], (drill["name"], checks[name])
+        for name in ("load_availability", "load_latency"):
+            assert checks[name]["passed"], (drill["name"], checks[name])
+        # the probe's own samples hold only the probe's Drafts
+        observe = next(p for p in drill["probe"] if p["phase"] == "observe")
+        assert observe["samples"] < drill["load"]["drafts"] + 1000

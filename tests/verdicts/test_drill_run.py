@@ -1,0 +1,220 @@
+"""One drill's phases on a fake environment and a fake consumer: no process, no network."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runner import drill_run
+from runner.backends.base import ConsumerSettings, DatabaseState, Endpoints, Environment
+from runner.clock import SystemClock
+from runner.drill_run import DrillRun, DrillSettings
+from runner.engine import Engine, Releases, RunPlan
+from runner.errors import FaultUnsupported
+from runner.faults.catalog import FaultContext
+from runner.faults.toxiproxy import ToxiproxyControl
+from runner.loader import LoadedDrill, parse_drill_text
+from runner.pins import default_pin_path, load_pin
+from runner.probes.draft import DraftOutcome
+from runner.record import Milestone, MilestoneName, Phase, Verdict
+
+PIN = load_pin(default_pin_path("v0.4.0"))
+ENDPOINTS = Endpoints("http://consumer", "http://mk", "http://127.0.0.1:1")
+
+
+class FakeEnvironment(Environment):
+    """MemoryKernel up or down; `kill` is a fault this backend cannot inject."""
+
+    kind = "fake"
+
+    def __init__(self) -> None:
+        self.down_now = False
+        self.release = "v0.4.0"
+
+    def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
+        return ENDPOINTS
+
+    def down(self) -> None: ...
+
+    def status(self) -> list:  # type: ignore[type-arg]
+        return []
+
+    @property
+    def toxiproxy_kind(self) -> str:
+        return "fake"
+
+    @property
+    def memorykernel_release(self) -> str:
+        return self.release
+
+    def memorykernel_upstream(self) -> str:
+        return "127.0.0.1:1"
+
+    def stop_memorykernel(self) -> None:
+        self.down_now = True
+
+    def kill_memorykernel(self) -> None:
+        raise FaultUnsupported("fault kind 'kill' is not supported by the fake backend")
+
+    def pause_memorykernel(self) -> None: ...
+    def unpause_memorykernel(self) -> None: ...
+
+    def start_memorykernel(self, release: str, database: DatabaseState = "normal") -> None:
+        self.down_now, self.release = False, release
+
+    def run_sql(self, statement: str) -> None: ...
+    def disconnect_network(self) -> None: ...
+    def reconnect_network(self) -> None: ...
+    def restart_consumer(self, consumer: ConsumerSettings) -> None: ...
+    def set_consumer_env(self, values: dict[str, str | None]) -> None: ...
+
+    def start_responder(self, mode: str) -> str:
+        return "127.0.0.1:1"
+
+    def stop_responder(self) -> None: ...
+
+
+class FakeConsumer:
+    """AssistSupport's answer for the environment's state; offline Drafts take `slow_s`."""
+
+    def __init__(self, env: FakeEnvironment, slow_s: float = 0.0) -> None:
+        self.env, self.slow_s = env, slow_s
+
+    def draft(self) -> DraftOutcome:
+        if self.env.down_now:
+            time.sleep(self.slow_s)
+            if not self.env.down_now:  # the fault went away while this Draft waited
+                return DraftOutcome(
+                    200, True, False, "query-error", None, "ready", self.slow_s * 1000
+                )
+            return DraftOutcome(
+                200, True, False, "offline", None, "offline", self.slow_s * 1000 + 1
+            )
+        return DraftOutcome(200, True, True, None, None, "ready", 1.0)
+
+    def close(self) -> None: ...
+
+
+class InstantWatch:
+    """Every restore milestone at once: the watch itself is tested apart."""
+
+    def __init__(self, **_: object) -> None: ...
+
+    def run(self, started: float, deadline_s: float) -> list[Milestone]:
+        return [Milestone(name=name, at_s=0.01 * i) for i, name in enumerate(MilestoneName, 1)]
+
+
+@pytest.fixture(autouse=True)
+def instant_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drill_run, "MilestoneWatch", InstantWatch)
+
+
+def _loaded(fault: str, window: str = "0.6") -> LoadedDrill:
+    text = f"""\
+name: fake-{fault}
+description: fake
+suites: [nightly]
+fault: {{kind: {fault}}}
+window_s: {window}
+expect: {{during: fallback, fallback_reasons: [offline]}}
+recover: {{kind: remove_fault, budget_s: 5}}
+"""
+    return LoadedDrill(parse_drill_text(text, f"{fault}.yaml"), Path(f"{fault}.yaml"))
+
+
+def _ctx(env: FakeEnvironment) -> FaultContext:
+    return FaultContext(
+        env=env, endpoints=ENDPOINTS, toxiproxy=ToxiproxyControl(ENDPOINTS.toxiproxy_url),
+        clock=SystemClock(), baseline=PIN, consumer=ConsumerSettings(pin=PIN),
+        resolve_release=lambda ref: ref, pin_for_release=lambda tag: PIN,
+    )  # fmt: skip
+
+
+SETTINGS = DrillSettings(rate_hz=50.0, steady_timeout_s=3.0)
+
+
+def _run(loaded: LoadedDrill, env: FakeEnvironment, slow_s: float = 0.0):  # type: ignore[no-untyped-def]
+    consumer = FakeConsumer(env, slow_s)
+    run = DrillRun(loaded, _ctx(env), lambda timeout: consumer, SystemClock(), SETTINGS,
+                   lambda drill, phase: None, watch_preflight=False)  # fmt: skip
+    return run.run("2026-01-01T00:00:00Z")
+
+
+def test_a_fault_drill_passes_and_judges_only_drafts_answered_inside_the_window() -> None:
+    # Offline Drafts take 0.2 s: those in flight at the removal come back query-error (as a hang
+    # released by the removal does); they are shown apart and never judged.
+    result = _run(_loaded("stop"), FakeEnvironment(), slow_s=0.2)
+    assert result.verdict is Verdict.PASSED, result.reason
+    assert set(result.fallback_reasons) == {"offline"}
+    assert set(result.other_fallback_reasons) <= {"query-error"}
+    assert sum(result.fallback_reasons.values()) >= 5
+
+
+def test_a_fault_the_backend_cannot_inject_skips_the_drill_and_says_why() -> None:
+    env = FakeEnvironment()
+    result = _run(_loaded("kill"), env)
+    assert result.verdict is Verdict.SKIPPED
+    assert result.reason == "skipped: fault kind 'kill' is not supported by the fake backend"
+    assert result.time_to_restore is None and not env.down_now
+
+
+def test_the_run_goes_on_after_a_skipped_drill_and_passes(tmp_path: Path) -> None:
+    env = FakeEnvironment()
+    plan = RunPlan(
+        run_id="r", drills=[_loaded("kill"), _loaded("stop")], consumer_pin=PIN,
+        releases=Releases(baseline=PIN, candidate="v0.3.2"), backend="fake", suite="nightly",
+        out_dir=tmp_path, drill_settings=SETTINGS,
+    )  # fmt: skip
+
+    class Quiet:
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return lambda *args, **kwargs: None
+
+    consumer = FakeConsumer(env)
+    engine = Engine(plan, env, SystemClock(), Quiet(), probe_factory=lambda ep, t: consumer,
+                    watch_preflight=False)  # fmt: skip
+    record = engine.run()
+    assert [d.verdict for d in record.drills] == [Verdict.SKIPPED, Verdict.PASSED]
+    assert record.verdict is Verdict.PASSED
+    assert record.reason == "1 of 2 drills passed, 1 skipped (fake-kill)"
+
+
+def test_verify_waits_for_a_draft_in_flight_before_counting_enriched_in_a_row() -> None:
+    # The first verify Draft is held for 1 s and then falls back; the enriched Drafts started after
+    # it must not make "5 enriched in a row" while it is in flight (verify used to pass at once).
+    env = FakeEnvironment()
+    verifying = threading.Event()
+
+    class FirstVerifyDraftHeld(FakeConsumer):
+        held = threading.Lock()
+
+        def draft(self) -> DraftOutcome:
+            if verifying.is_set() and self.held.acquire(blocking=False):
+                time.sleep(1.0)
+                return DraftOutcome(200, True, False, "offline", None, "offline", 1000.0)
+            return super().draft()
+
+    def on_phase(drill: str, phase: Phase) -> None:
+        if phase is Phase.VERIFY:
+            verifying.set()
+
+    reached: dict[Phase, float] = {}
+
+    class TimedRun(DrillRun):
+        def _await_enriched(self, sampler, phase):  # type: ignore[no-untyped-def]
+            ok = super()._await_enriched(sampler, phase)
+            reached[phase] = self.clock.now() - self._t0
+            return ok
+
+    consumer = FirstVerifyDraftHeld(env)
+    run = TimedRun(_loaded("stop"), _ctx(env), lambda timeout: consumer, SystemClock(), SETTINGS,
+                   on_phase, watch_preflight=False)  # fmt: skip
+    result = run.run("2026-01-01T00:00:00Z")
+    assert result.verdict is Verdict.PASSED, result.reason
+    held = [s for s in result.samples if s.phase is Phase.VERIFY and not s.applied]
+    assert len(held) == 1 and held[0].latency_ms == 1000.0
+    # the verify wait ended only after the held Draft was answered (and 5 enriched followed it)
+    assert reached[Phase.VERIFY] >= held[0].t_s + 1.0
