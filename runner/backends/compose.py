@@ -16,6 +16,7 @@ Every container, network and volume carries `io.mkdrill.run-id` and `io.mkdrill.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import docker
@@ -124,6 +125,7 @@ class ComposeEnvironment(Environment):
         memorykernel_image: str | None = None,
         consumer_image: str | None = None,
         consumer_url: str | None = None,
+        admin_token: str | None = None,
         toxiproxy_image: str | None = None,
         docker_url: str | None = None,
         compose_file: Path = COMPOSE_FILE,
@@ -136,7 +138,10 @@ class ComposeEnvironment(Environment):
         self._consumer_image = consumer_image
         self._external_consumer = consumer_url.rstrip("/") if consumer_url else None
         self._toxiproxy_image = toxiproxy_image
-        self._admin_token = new_admin_token()
+        # Our consumer gets a fresh token; a consumer of yours brings the one it was started with.
+        if admin_token is None:
+            admin_token = os.environ.get(ADMIN_TOKEN_ENV, "") if consumer_url else new_admin_token()
+        self._admin_token = admin_token
         self._docker_url = docker_url
         self._compose_file = compose_file
         self._health_timeout_s = health_timeout_s
@@ -216,7 +221,7 @@ class ComposeEnvironment(Environment):
             toxiproxy_url=self._url(API_PORT),
             proxy_name=PROXY_NAME,
             proxy_listen=self.proxy_url.removeprefix("http://"),
-            admin_token=self._admin_token if self._external_consumer is None else "",
+            admin_token=self._admin_token,
         )
 
     @property

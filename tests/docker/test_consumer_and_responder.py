@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import subprocess
@@ -12,6 +13,7 @@ import docker
 import httpx
 import pytest
 
+from runner.backends.admin_token import ADMIN_TOKEN_ENV
 from runner.backends.base import PROXY_NAME, ConsumerSettings
 from runner.backends.compose import ComposeEnvironment
 from runner.backends.docker_client import LABEL_ROLE, LABEL_RUN_ID
@@ -98,6 +100,7 @@ def test_consumer_of_ones_own_reaches_memorykernel_through_the_published_proxy(
         [sys.executable, "-m", "runner", "serve", "assistsupport", "--pin", str(pin.source),
          "--host", "127.0.0.1", "--port", "0"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, ADMIN_TOKEN_ENV: "consumer-of-ones-own"},
     )  # fmt: skip
     try:
         assert consumer.stdout is not None
@@ -107,7 +110,7 @@ def test_consumer_of_ones_own_reaches_memorykernel_through_the_published_proxy(
         assert match is not None
         consumer_url = match.group(1)
 
-        env = new_environment(run_id, consumer_url=consumer_url)
+        env = new_environment(run_id, consumer_url=consumer_url, admin_token="consumer-of-ones-own")
         try:
             endpoints = env.up(RELEASE, ConsumerSettings(pin=pin))
             assert endpoints.consumer_url == consumer_url
