@@ -1,21 +1,56 @@
 """Fixtures: the Toxiproxy under test, an HTTP client for its API, upstreams, proxies cleaned up.
 
 The server is the embedded one unless TOXIPROXY_URL (a running server) or TOXIPROXY_SERVER_BIN
-(a toxiproxy-server to start) says otherwise.
+(a toxiproxy-server to start) says otherwise; every test runs against whichever it is. A test
+that needs to start the server itself (its command line) runs the binary of TOXIPROXY_SERVER_BIN
+or `mkdrill serve toxiproxy`, and skips, saying why, when only TOXIPROXY_URL is given.
+
+    TOXIPROXY_SERVER_BIN=/path/to/toxiproxy-server pytest tests/conformance
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
-from runner.faults.toxiproxy import start_toxiproxy
+from runner.faults.toxiproxy import find_toxiproxy_server, start_toxiproxy
 from runner.reference.toxiproxy import EmbeddedToxiproxy
-from tests.conformance.netutil import TcpServer, echo, greeter, say_and_close
+from tests.conformance.netutil import Recorder, TcpServer, echo, greeter, say_and_close
+
+
+@dataclass(frozen=True)
+class ServerUnderTest:
+    """Which Toxiproxy the suite judges: "embedded", "binary" (TOXIPROXY_SERVER_BIN) or "url"."""
+
+    kind: str
+    binary: str | None = None
+
+    def command(self, host: str, port: int, config: Path | None = None) -> list[str]:
+        """Its command line on `host:port` (the flags toxiproxy-server and mkdrill share)."""
+        if self.kind == "url":
+            pytest.skip("TOXIPROXY_URL names a running server: this test starts one itself")
+        if self.binary is not None:
+            base = [self.binary, "-host", host, "-port", str(port)]
+            return base + (["-config", str(config)] if config else [])
+        base = [sys.executable, "-m", "runner", "serve", "toxiproxy", "--host", host]
+        return base + ["--port", str(port)] + (["--config", str(config)] if config else [])
+
+
+@pytest.fixture(scope="session")
+def server_under_test() -> ServerUnderTest:
+    """What TOXIPROXY_URL / TOXIPROXY_SERVER_BIN select."""
+    if os.environ.get("TOXIPROXY_URL", "").strip():
+        return ServerUnderTest("url")
+    if os.environ.get("TOXIPROXY_SERVER_BIN", "").strip():
+        return ServerUnderTest("binary", find_toxiproxy_server())
+    return ServerUnderTest("embedded")
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +112,14 @@ def proxies(api: httpx.Client) -> Iterator[Proxies]:
 def echo_server() -> Iterator[TcpServer]:
     """A loopback echo server."""
     server = TcpServer(echo)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    """An echo server that keeps what it received."""
+    server = Recorder()
     yield server
     server.close()
 

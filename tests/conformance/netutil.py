@@ -70,6 +70,56 @@ class TcpServer:
             thread.join(IO_TIMEOUT_S)
 
 
+class Recorder(TcpServer):
+    """An echo server that also keeps every byte it received, per connection, in arrival order."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        super().__init__(self._record)
+
+    def _record(self, connection: socket.socket) -> None:
+        index = len(self.received)
+        self.received.append(b"")
+        while data := connection.recv(65536):
+            self.received[index] += data
+            connection.sendall(data)
+
+
+class StalledListener:
+    """A listener whose accept queue is full and never served: the kernel drops new SYNs, so a
+    connect to it hangs in SYN-SENT (as to a frozen service whose listen queue has filled)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)  # room for one queued connection, which the filler takes
+        self.port = int(self._listener.getsockname()[1])
+        self.address = f"127.0.0.1:{self.port}"
+        self._filler = socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT_S)
+        self.accepted: list[socket.socket] = []
+
+    def serve(self) -> None:
+        """Start accepting: the queue drains and later SYNs (or their retries) are answered."""
+        self._listener.settimeout(0.05)
+        thread = threading.Thread(target=self._accept_all, daemon=True)
+        thread.start()
+
+    def _accept_all(self) -> None:
+        while True:
+            try:
+                connection, _peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        """Close the listener, the filler and everything accepted."""
+        for sock in (self._listener, self._filler, *self.accepted):
+            sock.close()
+
+
 def echo(connection: socket.socket) -> None:
     """Send back whatever arrives until the peer closes."""
     while data := connection.recv(65536):

@@ -26,6 +26,7 @@ def client(toxiproxy_url: str) -> Iterator[Toxiproxy]:
 
 
 def test_client_sees_the_server_running(client: Toxiproxy) -> None:
+    """Real: toxiproxy-python's running() and version() read GET /version."""
     assert client.running()
     assert b"version" in client.version()
 
@@ -33,6 +34,7 @@ def test_client_sees_the_server_running(client: Toxiproxy) -> None:
 def test_client_creates_lists_and_destroys_a_proxy(
     client: Toxiproxy, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: the client's create/proxies/destroy map 201, 409 (ProxyExists) and 204 as the server answers them."""
     name = proxies.name()
     proxy = client.create(upstream=echo_server.address, name=name)
     assert proxy.name == name
@@ -48,6 +50,7 @@ def test_client_creates_lists_and_destroys_a_proxy(
 def test_client_adds_lists_and_removes_toxics(
     client: Toxiproxy, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: the client's toxic calls see the toxic's defaults and its effect on a live connection."""
     proxy = client.create(upstream=echo_server.address, name=proxies.name())
     proxy.add_toxic(type="latency", attributes={"latency": 200})
     toxics = proxy.toxics()
@@ -63,6 +66,7 @@ def test_client_adds_lists_and_removes_toxics(
 def test_client_errors_map_to_its_exceptions(
     client: Toxiproxy, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: the server's 400 and 404 become the client's InvalidToxic and NotFound."""
     proxy = client.create(upstream=echo_server.address, name=proxies.name())
     with pytest.raises(InvalidToxic):
         proxy.add_toxic(type="gremlin")
@@ -73,6 +77,7 @@ def test_client_errors_map_to_its_exceptions(
 def test_client_takes_a_proxy_down_and_back_up(
     client: Toxiproxy, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: the client's down() disables the proxy (connections refused) and re-enables it."""
     proxy = client.create(upstream=echo_server.address, name=proxies.name())
     with proxy.down():
         assert client.get_proxy(proxy.name).enabled is False
@@ -86,6 +91,7 @@ def test_client_takes_a_proxy_down_and_back_up(
 def test_client_populates_and_resets(
     client: Toxiproxy, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: the client's populate() and reset() use /populate and /reset."""
     name = proxies.name()
     created = client.populate(
         [{"name": name, "upstream": echo_server.address, "listen": "127.0.0.1:0"}]

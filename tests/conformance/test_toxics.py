@@ -19,6 +19,7 @@ import pytest
 
 from tests.conformance.conftest import Proxies
 from tests.conformance.netutil import (
+    Recorder,
     TcpServer,
     connect,
     recv_exactly,
@@ -35,6 +36,7 @@ def add_toxic(api: httpx.Client, proxy: object, **toxic: object) -> dict[str, ob
 
 
 def test_bytes_pass_unchanged_without_toxics(proxies: Proxies, echo_server: TcpServer) -> None:
+    """Real: with no toxic a link copies bytes unchanged both ways (link.go, the noop stub)."""
     proxy = proxies.create(echo_server.address)
     payload = bytes(range(256)) * 400
     with connect(str(proxy["listen"])) as client:
@@ -47,6 +49,7 @@ def test_bytes_pass_unchanged_without_toxics(proxies: Proxies, echo_server: TcpS
 def test_latency_delays_each_round_trip(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer, stream: str
 ) -> None:
+    """Real: latency holds each chunk `latency` ms, on either stream (toxics/latency.go)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="latency", stream=stream, attributes={"latency": 200})
     with connect(str(proxy["listen"])) as client:
@@ -57,6 +60,7 @@ def test_latency_delays_each_round_trip(
 def test_latency_jitter_stays_within_its_bounds(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: jitter varies the delay by at most ±jitter ms (toxics/latency.go delay)."""
     proxy = proxies.create(echo_server.address)
     attributes = {"latency": 100, "jitter": 50}
     add_toxic(api, proxy["name"], type="latency", attributes=attributes)
@@ -68,6 +72,7 @@ def test_latency_jitter_stays_within_its_bounds(
 def test_toxic_added_and_removed_on_a_live_connection(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: toxics reach live connections when added and leave them when removed (link.go AddToxic, RemoveToxic)."""
     proxy = proxies.create(echo_server.address)
     with connect(str(proxy["listen"])) as client:
         assert round_trip(client) < 0.15
@@ -80,6 +85,7 @@ def test_toxic_added_and_removed_on_a_live_connection(
 def test_updated_toxic_acts_on_a_live_connection(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: an updated toxic restarts on live links with the new attributes (link.go UpdateToxic)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="latency", name="lag", attributes={"latency": 50})
     with connect(str(proxy["listen"])) as client:
@@ -91,6 +97,7 @@ def test_updated_toxic_acts_on_a_live_connection(
 def test_toxicity_zero_has_no_effect(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: a toxic whose toxicity roll fails passes data as noop (toxics/toxic.go ToxicStub.Run)."""
     proxy = proxies.create(echo_server.address)
     toxic = {"type": "latency", "toxicity": 0.0, "attributes": {"latency": 1000}}
     add_toxic(api, proxy["name"], **toxic)
@@ -101,6 +108,7 @@ def test_toxicity_zero_has_no_effect(
 def test_toxicity_is_rolled_per_connection(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: toxicity is rolled when a toxic starts on each link, so connections differ (ToxicStub.Run)."""
     proxy = proxies.create(echo_server.address)
     toxic = {"type": "latency", "toxicity": 0.5, "attributes": {"latency": 300}}
     add_toxic(api, proxy["name"], **toxic)
@@ -131,6 +139,7 @@ def test_toxicity_is_rolled_per_connection(
 def test_bandwidth_slows_the_transfer(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: bandwidth sends at most `rate` KB/s (toxics/bandwidth.go)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="bandwidth", attributes={"rate": 20})  # 20 KB/s
     payload = b"x" * 10_000
@@ -142,6 +151,7 @@ def test_bandwidth_slows_the_transfer(
 def test_slicer_splits_data_into_small_reads(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: slicer cuts chunks to about average_size bytes, `delay` µs apart (toxics/slicer.go)."""
     proxy = proxies.create(echo_server.address)
     attributes = {"average_size": 64, "size_variation": 16, "delay": 5000}
     add_toxic(api, proxy["name"], type="slicer", attributes=attributes)
@@ -161,6 +171,7 @@ def test_slicer_splits_data_into_small_reads(
 def test_limit_data_cuts_the_stream(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: limit_data closes the stream after `bytes` bytes (toxics/limit_data.go)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="limit_data", attributes={"bytes": 100})
     with connect(str(proxy["listen"])) as client:
@@ -172,6 +183,7 @@ def test_limit_data_cuts_the_stream(
 def test_timeout_holds_data_then_closes(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: timeout drops what passes and closes `timeout` ms later (toxics/timeout.go Pipe)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="timeout", attributes={"timeout": 300})
     started = time.monotonic()
@@ -183,24 +195,71 @@ def test_timeout_holds_data_then_closes(
     assert 0.25 <= time.monotonic() - started < 3.0
 
 
-def test_timeout_zero_holds_until_removed(
+@pytest.mark.parametrize("stream", ["upstream", "downstream"])
+def test_timeout_drops_data_while_on_and_closes_when_removed(
+    api: httpx.Client, proxies: Proxies, recorder: Recorder, stream: str
+) -> None:
+    """Real: timeout drops every chunk while on (toxics/timeout.go Pipe: "Drop the data on the
+    ground"); removing it runs its Cleanup, which closes the connection (link.go RemoveToxic)."""
+    proxy = proxies.create(recorder.address)
+    add_toxic(api, proxy["name"], type="timeout", stream=stream, attributes={"timeout": 0})
+    with connect(str(proxy["listen"]), timeout=0.4) as client:
+        client.sendall(b"held")
+        with pytest.raises(TimeoutError):
+            client.recv(10)
+        removed = api.delete(f"/proxies/{proxy['name']}/toxics/timeout_{stream}")
+        assert removed.status_code == 204
+        client.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            assert recv_until_closed(client)[0] == b""  # closed, and the held bytes never came
+    assert recorder.received == [b""] if stream == "upstream" else [b"held"]
+
+
+def test_reset_closes_connections_held_by_a_timeout(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: POST /reset removes toxics through the same Cleanup: a timeout's connection closes."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="timeout", attributes={"timeout": 0})
     with connect(str(proxy["listen"]), timeout=0.3) as client:
         client.sendall(b"held")
         with pytest.raises(TimeoutError):
             client.recv(10)
-        api.delete(f"/proxies/{proxy['name']}/toxics/timeout_downstream")
+        assert api.post("/reset").status_code == 204
         client.settimeout(5)
-        assert recv_exactly(client, 4) == b"held"
+        with contextlib.suppress(ConnectionResetError):
+            assert recv_until_closed(client)[0] == b""
+
+
+def test_timeout_restarts_its_clock_with_each_chunk(
+    api: httpx.Client, proxies: Proxies, echo_server: TcpServer
+) -> None:
+    """Real: timeout's select makes a new time.After on every pass, so each chunk it drops
+    restarts the wait: the connection closes `timeout` ms after the last chunk."""
+    proxy = proxies.create(echo_server.address)
+    add_toxic(api, proxy["name"], type="timeout", stream="upstream", attributes={"timeout": 600})
+    with connect(str(proxy["listen"])) as client:
+        client.setblocking(False)
+        started = time.monotonic()
+        last = started
+        while time.monotonic() - started < 1.5:  # 2.5 timeouts, never 600 ms without a chunk
+            client.send(b".")
+            last = time.monotonic()
+            with contextlib.suppress(BlockingIOError):
+                assert client.recv(10) != b"", "closed although chunks kept coming"
+            time.sleep(0.15)
+        client.setblocking(True)
+        client.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            assert recv_until_closed(client)[0] == b""
+    assert 0.5 <= time.monotonic() - last < 3.0
 
 
 @pytest.mark.parametrize("stream", ["upstream", "downstream"])
 def test_reset_peer_resets_the_connection(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer, stream: str
 ) -> None:
+    """Real: reset_peer with timeout 0 resets (RST) the connection at once, either stream (toxics/reset_peer.go)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="reset_peer", stream=stream, attributes={"timeout": 0})
     with connect(str(proxy["listen"])) as client:
@@ -212,6 +271,7 @@ def test_reset_peer_resets_the_connection(
 def test_reset_peer_waits_its_timeout(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: reset_peer resets `timeout` ms after the first data (toxics/reset_peer.go)."""
     proxy = proxies.create(echo_server.address)
     add_toxic(api, proxy["name"], type="reset_peer", stream="upstream", attributes={"timeout": 200})
     with connect(str(proxy["listen"])) as client:
@@ -225,6 +285,7 @@ def test_reset_peer_waits_its_timeout(
 def test_slow_close_delays_the_close(
     api: httpx.Client, proxies: Proxies, closing_server: TcpServer
 ) -> None:
+    """Real: slow_close holds the close `delay` ms (toxics/slow_close.go)."""
     proxy = proxies.create(closing_server.address)
     add_toxic(api, proxy["name"], type="slow_close", attributes={"delay": 300})
     with connect(str(proxy["listen"])) as client:
@@ -238,6 +299,7 @@ def test_slow_close_delays_the_close(
 def test_disabled_proxy_refuses_and_drops_connections(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: a disabled proxy closes its listener and every connection (proxy.go stop)."""
     proxy = proxies.create(echo_server.address)
     listen = str(proxy["listen"])
     with connect(listen) as client:
@@ -255,6 +317,7 @@ def test_disabled_proxy_refuses_and_drops_connections(
 def test_reset_re_enables_a_disabled_proxy(
     api: httpx.Client, proxies: Proxies, echo_server: TcpServer
 ) -> None:
+    """Real: POST /reset starts a stopped proxy on its listen address again (api.go ResetState)."""
     proxy = proxies.create(echo_server.address)
     api.post(f"/proxies/{proxy['name']}", json={"enabled": False})
     assert api.post("/reset").status_code == 204
@@ -265,6 +328,7 @@ def test_reset_re_enables_a_disabled_proxy(
 def test_new_upstream_serves_new_connections(
     api: httpx.Client, proxies: Proxies, tagged_servers: tuple[TcpServer, TcpServer]
 ) -> None:
+    """Real: an updated upstream is dialled for every later client (proxy.go Update, server)."""
     first, second = tagged_servers
     proxy = proxies.create(first.address)
     with connect(str(proxy["listen"])) as client:
@@ -275,6 +339,7 @@ def test_new_upstream_serves_new_connections(
 
 
 def test_unreachable_upstream_closes_the_client(proxies: Proxies) -> None:
+    """Real: a failed dial closes the accepted client (proxy.go server: "Unable to open connection to upstream")."""
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         dead = f"127.0.0.1:{placeholder.getsockname()[1]}"
     proxy = proxies.create(dead)
@@ -311,6 +376,7 @@ def http_upstream() -> Iterator[str]:
 def test_http_through_the_proxy_with_latency_and_a_cut_body(
     api: httpx.Client, proxies: Proxies, http_upstream: str
 ) -> None:
+    """Real: HTTP through the proxy: latency delays the answer, limit_data cuts its body."""
     proxy = proxies.create(http_upstream)
     url = f"http://{proxy['listen']}/"
     with httpx.Client(timeout=5) as client:

@@ -1,12 +1,56 @@
-"""host:port strings as Go's net package reads and writes them; proxy listening sockets."""
+"""host:port strings as Go's net package reads and writes them; listening and dialling sockets."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
+from pathlib import Path
 
 from runner.reference.toxiproxy.errors import ApiError, internal
 
-LISTEN_BACKLOG = 1024
+logger = logging.getLogger(__name__)
+
+SOMAXCONN_FILE = Path("/proc/sys/net/core/somaxconn")
+GO_SOMAXCONN = 128  # syscall.SOMAXCONN on Linux, Go's fallback when the file cannot be read
+
+
+def listen_backlog() -> int:
+    """The listen backlog Go's net.Listen asks for: net.core.somaxconn (4096 on recent kernels)."""
+    try:
+        value = int(SOMAXCONN_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return GO_SOMAXCONN
+    return min(value, 65535) if value > 0 else GO_SOMAXCONN
+
+
+async def dial(address: str) -> socket.socket | None:
+    """Go's net.Dial("tcp", address) with no timeout: each resolved address in turn, or None.
+
+    A connect to a host whose listen queue is full waits for the kernel's SYN retries (over two
+    minutes in all); nothing here cuts that short, as nothing does in Toxiproxy.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        host, port = split_host_port(address)
+        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except (ValueError, OSError) as exc:
+        logger.info("dial %s: %s", address, exc)
+        return None
+    for family, kind, proto, _canonical, resolved in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, resolved)
+        except OSError as exc:
+            sock.close()
+            logger.info("dial %s (%s): %s", address, resolved[0], exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return None
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -57,7 +101,7 @@ def bind_listener(listen: str, default_host: str) -> socket.socket:
         # Go sets SO_REUSEADDR on listeners, so a proxy re-enabled on its port binds again at once.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(LISTEN_BACKLOG)
+        sock.listen(listen_backlog())
         sock.setblocking(False)
     except OSError as exc:
         sock.close()

@@ -1,4 +1,4 @@
-"""Toxiproxy's HTTP API: routes, handlers, status codes and bodies, as Toxiproxy 2.8 answers."""
+"""Toxiproxy's HTTP API: routes, handlers, status codes and bodies, as Toxiproxy 2.12 answers."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ from runner.reference.toxiproxy.toxics import parse_new_toxic, parse_toxic_updat
 
 logger = logging.getLogger(__name__)
 
-# Reported by GET /version: the API level it follows, marked as this embedded implementation.
-VERSION = "2.8.0+mkdrill.embedded"
+# Reported by GET /version: the release it copies, marked (semver build metadata) as embedded.
+VERSION = "2.12.0+mkdrill.embedded"
+# Toxiproxy wraps its routes in http.TimeoutHandler(25 s): a request still running then (a proxy
+# stop waiting for a hung dial) is answered 503 with Go's default body while it carries on.
+HANDLER_TIMEOUT_S = 25.0
+TIMEOUT_BODY = b"<html><head><title>Timeout</title></head><body><h1>Timeout</h1></body></html>"
 
 JSON = "application/json"
 
@@ -62,9 +66,13 @@ Route = Callable[[Request, list[str]], Awaitable[Response]]
 class ToxiproxyApi:
     """Maps each request to one operation on the proxy collection; one request at a time."""
 
-    def __init__(self, proxies: ProxyCollection) -> None:
+    def __init__(
+        self, proxies: ProxyCollection, handler_timeout_s: float = HANDLER_TIMEOUT_S
+    ) -> None:
         self.proxies = proxies
+        self.handler_timeout_s = handler_timeout_s
         self._lock = asyncio.Lock()
+        self._running: set[asyncio.Task[Response]] = set()
         # (path shape, method) -> handler; "*" in a shape is one path segment.
         self._routes: dict[tuple[tuple[str, ...], str], Route] = {
             (("version",), "GET"): self.version,
@@ -98,18 +106,27 @@ class ToxiproxyApi:
                 return Response(405)
             return plain_error(404, "404 page not found")
         names = [s for i, s in enumerate(segments) if self._is_name(segments, i)]
-        async with self._lock:
-            try:
-                response = await route(request, names)
-            except ApiError as exc:
-                response = error_response(exc)
-            except Exception:
-                logger.exception("API handler failed for %s %s", request.method, request.path)
-                response = error_response(ApiError("internal error", 500))
+        answer = asyncio.get_running_loop().create_task(self._answer(route, request, names))
+        self._running.add(answer)
+        answer.add_done_callback(self._running.discard)
+        try:
+            response = await asyncio.wait_for(asyncio.shield(answer), self.handler_timeout_s)
+        except TimeoutError:
+            response = Response(503, TIMEOUT_BODY, "text/html; charset=utf-8")
         logger.debug("%s %s -> %d", request.method, request.path, response.status)
         return dataclasses.replace(
             response, extra_headers=(*response.extra_headers, *self._request_id())
         )
+
+    async def _answer(self, route: Route, request: Request, names: list[str]) -> Response:
+        async with self._lock:
+            try:
+                return await route(request, names)
+            except ApiError as exc:
+                return error_response(exc)
+            except Exception:
+                logger.exception("API handler failed for %s %s", request.method, request.path)
+                return error_response(ApiError("internal error", 500))
 
     @staticmethod
     def _is_name(segments: list[str], index: int) -> bool:
@@ -144,10 +161,11 @@ class ToxiproxyApi:
                 obj = gojson.require_object(item, "toxiproxy.Proxy")
                 specs.append(
                     (
-                        gojson.string_field(obj, "name", "Proxy", ""),
-                        gojson.string_field(obj, "listen", "Proxy", ""),
-                        gojson.string_field(obj, "upstream", "Proxy", ""),
-                        gojson.bool_field(obj, "enabled", "Proxy", True),
+                        # Go decodes into an anonymous struct embedding Proxy: no struct name.
+                        gojson.string_field(obj, "name", "", ""),
+                        gojson.string_field(obj, "listen", "", ""),
+                        gojson.string_field(obj, "upstream", "", ""),
+                        gojson.bool_field(obj, "enabled", "", True),
                     )
                 )
         except gojson.BadBody as exc:
@@ -171,8 +189,9 @@ class ToxiproxyApi:
     # proxies --------------------------------------------------------------------------------------
 
     async def proxy_index(self, request: Request, names: list[str]) -> Response:
-        """GET /proxies: every proxy by name."""
-        return json_response(200, {name: p.to_json() for name, p in self.proxies.proxies.items()})
+        """GET /proxies: every proxy by name, in name order (Go marshals a map sorted by key)."""
+        proxies = self.proxies.proxies
+        return json_response(200, {name: proxies[name].to_json() for name in sorted(proxies)})
 
     async def proxy_create(self, request: Request, names: list[str]) -> Response:
         """POST /proxies: 201 with the proxy, listening unless enabled is false."""
@@ -211,7 +230,7 @@ class ToxiproxyApi:
 
     async def proxy_delete(self, request: Request, names: list[str]) -> Response:
         """DELETE /proxies/{proxy}: 204."""
-        self.proxies.remove(names[0])
+        await self.proxies.remove(names[0])
         return Response(204)
 
     # toxics ---------------------------------------------------------------------------------------

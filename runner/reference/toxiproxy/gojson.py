@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Final
 
+from runner.reference.toxiproxy.gosyntax import GoSyntaxError, first_value_end
+
 MISSING: Final = object()
 
 
@@ -15,17 +17,13 @@ class BadBody(Exception):
 
 def decode_first_value(body: bytes) -> object:
     """The first JSON value of a body; what follows is ignored, as json.Decoder.Decode does."""
-    text = body.decode("utf-8", errors="replace").lstrip(" \t\r\n")
-    if not text:
-        raise BadBody("EOF")
     try:
-        value, _end = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text):
-            raise BadBody("unexpected EOF") from None
-        raise BadBody(
-            f"invalid character {text[exc.pos]!r} looking for beginning of value"
-        ) from None
+        end = first_value_end(body)
+    except GoSyntaxError as exc:
+        raise BadBody(str(exc)) from None
+    value, _end = json.JSONDecoder().raw_decode(
+        body[:end].decode("utf-8", errors="replace").strip(" \t\r\n")
+    )
     return value
 
 

@@ -15,7 +15,6 @@ import socket
 import struct
 from typing import Protocol, cast
 
-from runner.reference.toxiproxy.addresses import split_host_port
 from runner.reference.toxiproxy.stages import Chunk, End, Stage, make_stage
 from runner.reference.toxiproxy.toxics import Direction, Toxic
 
@@ -30,12 +29,6 @@ WRITE_BUFFER_HIGH = 512 * 1024
 
 class ConnectionOwner(Protocol):
     """What a connection needs from its proxy."""
-
-    @property
-    def upstream(self) -> str: ...
-
-    @property
-    def enabled(self) -> bool: ...
 
     def toxics_for(self, direction: Direction) -> list[Toxic]: ...
 
@@ -112,7 +105,8 @@ class Link:
                 stage.restart(toxic)
 
     def remove_toxic(self, name: str) -> None:
-        """Drop the toxic's stage; what it held moves on at once, in order."""
+        """Drop the toxic's stage; what it held moves on at once, in order (or, for a toxic that
+        cleans up as timeout does, the stream ends there)."""
         index = next((i for i, s in enumerate(self.stages) if s.toxic.name == name), None)
         if index is None:
             return
@@ -123,7 +117,7 @@ class Link:
         if index > 0:
             self.stages[index - 1].output = following
         stage.output = following
-        stage.flush()
+        stage.removed()
 
     # back-pressure --------------------------------------------------------------------------------
 
@@ -193,8 +187,8 @@ class _SideProtocol(asyncio.Protocol):
         self.side = side
         self.reading: Link | None = None
         self.writing: Link | None = None
-        # Bytes that arrive before the link exists: pause_reading() in connection_made() does not
-        # hold on CPython < 3.11.4 (Debian bookworm ships 3.11.2), so the first bytes can come early.
+        # Bytes that arrive before the links exist (one side's transport is made before the
+        # other's); they are fed to the link as soon as it is made, in order.
         self.early: list[bytes] = []
         self.early_eof = False
 
@@ -234,7 +228,11 @@ def _linger_zero(transport: asyncio.Transport) -> None:
 
 
 class Connection:
-    """A client accepted by a proxy, its upstream connection, and the two links between them."""
+    """A client accepted by a proxy, its upstream connection, and the two links between them.
+
+    The proxy's accept loop dials the upstream before the connection exists (as Toxiproxy does);
+    `open` then turns both connected sockets into transports and links them.
+    """
 
     def __init__(self, owner: ConnectionOwner) -> None:
         self.owner = owner
@@ -245,29 +243,37 @@ class Connection:
         self.links: dict[Direction, Link] = {}
         self.closed = False
         self._lost: set[Side] = set()
-        self._connecting: asyncio.Task[None] | None = None
+
+    async def open(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Make transports of the accepted client and the dialled upstream; links follow."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: self.upstream_protocol, sock=upstream)
+        except BaseException:  # also cancelled by a stop: the raw sockets are ours to close
+            client.close()
+            upstream.close()
+            raise
+        try:
+            await loop.connect_accepted_socket(lambda: self.client_protocol, sock=client)
+        except BaseException:
+            client.close()
+            self.close()
+            raise
 
     # socket events --------------------------------------------------------------------------------
 
     def side_made(self, side: Side, transport: asyncio.Transport) -> None:
-        """A socket is connected: the client on accept, the upstream once dialled."""
+        """A socket became a transport; once both are, the links start."""
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         if side is Side.CLIENT:
             self.client = transport
-            if not self.owner.enabled:  # accepted just before the proxy was disabled
-                self.closed = True
-                transport.abort()
-                return
-            transport.pause_reading()  # until the upstream answers
-            self.owner.connection_opened(self)
-            self._connecting = asyncio.get_running_loop().create_task(self._dial_upstream())
-            return
-        self.upstream = transport
-        if self.closed or self.client is None:
+        else:
+            self.upstream = transport
+        if self.closed:
             transport.abort()
             return
-        self._make_links(self.client, transport)
-        self.client.resume_reading()
+        if self.client is not None and self.upstream is not None:
+            self._make_links(self.client, self.upstream)
 
     def side_lost(self, side: Side) -> None:
         """A socket is gone: its reader sees the end, its writer stops."""
@@ -277,22 +283,11 @@ class Connection:
             protocol.reading.feed_eof()
         if protocol.writing is not None:
             protocol.writing.finish()
-        if side is Side.CLIENT and self.upstream is None:
-            self._cancel_dial()
-        if Side.CLIENT in self._lost and (self.upstream is None or Side.UPSTREAM in self._lost):
+        if not self.links:  # gone before the other side's transport existed
+            self.close()
+        made = {s for s, t in ((Side.CLIENT, self.client), (Side.UPSTREAM, self.upstream)) if t}
+        if made <= self._lost:
             self._finished()
-
-    async def _dial_upstream(self) -> None:
-        upstream = self.owner.upstream
-        try:
-            host, port = split_host_port(upstream)
-            await asyncio.get_running_loop().create_connection(
-                lambda: self.upstream_protocol, host, port
-            )
-        except (OSError, ValueError) as exc:
-            logger.info("proxy upstream %s unreachable: %s", upstream, exc)
-            if self.client is not None:
-                self.client.close()
 
     def _make_links(self, client: asyncio.Transport, upstream: asyncio.Transport) -> None:
         up = Link(self, client, upstream, self.owner.toxics_for(Direction.UPSTREAM))
@@ -332,7 +327,6 @@ class Connection:
     def close(self) -> None:
         """Drop both sockets at once (proxy disabled, changed or deleted)."""
         self.closed = True
-        self._cancel_dial()
         for link in self.links.values():
             link.finish()
         for transport in (self.client, self.upstream):
@@ -348,10 +342,6 @@ class Connection:
             if transport is not None:
                 _linger_zero(transport)
                 transport.abort()
-
-    def _cancel_dial(self) -> None:
-        if self._connecting is not None and not self._connecting.done():
-            self._connecting.cancel()
 
     def _finished(self) -> None:
         self.closed = True

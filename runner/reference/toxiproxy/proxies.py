@@ -1,12 +1,24 @@
-"""Proxies and the collection of them: listen, enable/disable, update, toxics, populate."""
+"""Proxies and the collection of them: listen, enable/disable, update, toxics, populate.
+
+Each proxy accepts and dials as Toxiproxy's accept loop does: one client at a time, the upstream
+dialled before the next client is accepted, with no dial timeout. While one dial hangs (an upstream
+whose listen queue is full drops the SYN), every later client waits in the proxy's own listen
+queue, and stopping the proxy waits for that dial to end.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import Iterable
 
-from runner.reference.toxiproxy.addresses import LISTEN_BACKLOG, bind_listener, format_address
+from runner.reference.toxiproxy.addresses import (
+    bind_listener,
+    dial,
+    format_address,
+)
 from runner.reference.toxiproxy.errors import (
     ApiError,
     proxy_already_exists,
@@ -33,7 +45,9 @@ class Proxy:
         }
         self.connections: set[Connection] = set()
         self._default_host = default_host
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._dialing = False
 
     # what connections read ------------------------------------------------------------------------
 
@@ -62,45 +76,89 @@ class Proxy:
             return
         sock = bind_listener(self.listen, self._default_host)
         self.listen = format_address(sock.getsockname())
-        # Enabled before serving starts: a client accepted during create_server must be kept.
         self.enabled = True
-        try:
-            self._server = await asyncio.get_running_loop().create_server(
-                self._accept, sock=sock, backlog=LISTEN_BACKLOG
-            )
-        except BaseException:
-            self.enabled = False
-            sock.close()
-            raise
+        self._listener = sock
+        self._accepting = asyncio.get_running_loop().create_task(self._accept_loop(sock))
         logger.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
 
-    def _accept(self) -> asyncio.Protocol:
-        return Connection(self).client_protocol
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        """Toxiproxy's Proxy.server(): accept one client, dial its upstream, link them, repeat."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                client, peer = await loop.sock_accept(sock)
+            except OSError as exc:
+                logger.warning("proxy %s: error while accepting a client: %s", self.name, exc)
+                return
+            self._dialing = True
+            try:
+                upstream = await dial(self.upstream)
+            finally:
+                self._dialing = False
+            if not self.enabled:  # stopped while dialling: Toxiproxy closes the new link at once
+                client.close()
+                if upstream is not None:
+                    upstream.close()
+                return
+            if upstream is None:
+                logger.info(
+                    "proxy %s: upstream %s unreachable for %s", self.name, self.upstream, peer
+                )
+                client.close()
+                continue
+            connection = Connection(self)
+            self.connection_opened(connection)
+            with contextlib.suppress(OSError):  # a client already gone: its sockets are closed
+                await connection.open(client, upstream)
 
-    def stop(self) -> None:
-        """Stop listening and drop every connection."""
+    async def stop(self) -> None:
+        """Stop listening (queued clients are dropped) and drop every connection.
+
+        As in Toxiproxy, this waits for a dial in progress to end, however long that takes.
+        """
         if not self.enabled:
             return
         self.enabled = False
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        task, sock = self._accepting, self._listener
+        self._accepting, self._listener = None, None
+        if task is not None and sock is not None:
+            if self._dialing:
+                sock.close()
+                await task
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                sock.close()
+        self._drop_connections()
+        logger.info("proxy %s stopped", self.name)
+
+    def close_now(self) -> None:
+        """Stop without waiting for a dial in progress (server shutdown)."""
+        self.enabled = False
+        if self._accepting is not None:
+            self._accepting.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        self._accepting, self._listener = None, None
+        self._drop_connections()
+
+    def _drop_connections(self) -> None:
         for connection in list(self.connections):
             connection.close()
         self.connections.clear()
-        logger.info("proxy %s stopped", self.name)
 
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:
         """Toxiproxy's Proxy.Update: a new address restarts the proxy; `enabled` starts/stops it."""
         if listen != self.listen or upstream != self.upstream:
-            self.stop()
+            await self.stop()
             self.listen = listen
             self._upstream = upstream
         if enabled != self.enabled:
             if enabled:
                 await self.start()
             else:
-                self.stop()
+                await self.stop()
 
     # toxics ---------------------------------------------------------------------------------------
 
@@ -153,6 +211,8 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
+            # Toxiproxy marshals its exported *zerolog.Logger field too: an empty object.
+            "Logger": {},
             "toxics": [toxic.to_json() for toxic in self.toxic_list()],
         }
 
@@ -189,7 +249,7 @@ class ProxyCollection:
         if existing is not None:
             if existing.listen == proxy.listen and existing.upstream == proxy.upstream:
                 return existing
-            existing.stop()
+            await existing.stop()
         if start:
             await proxy.start()
         self.proxies[proxy.name] = proxy
@@ -209,10 +269,10 @@ class ProxyCollection:
                 return applied, exc
         return applied, None
 
-    def remove(self, name: str) -> None:
+    async def remove(self, name: str) -> None:
         """Stop and forget a proxy, or 404."""
         proxy = self.get(name)
-        proxy.stop()
+        await proxy.stop()
         del self.proxies[name]
 
     async def reset(self) -> None:
@@ -224,4 +284,4 @@ class ProxyCollection:
     def close(self) -> None:
         """Stop everything (server shutdown)."""
         for proxy in self.proxies.values():
-            proxy.stop()
+            proxy.close_now()

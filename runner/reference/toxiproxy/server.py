@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from runner.errors import DefinitionError, EnvironmentProblem
-from runner.reference.toxiproxy.addresses import format_address
+from runner.reference.toxiproxy.addresses import format_address, listen_backlog
 from runner.reference.toxiproxy.api import ToxiproxyApi
 from runner.reference.toxiproxy.http_server import HttpServer
 from runner.reference.toxiproxy.proxies import ProxyCollection
@@ -36,7 +36,7 @@ def bind_api_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(listen_backlog())
         sock.setblocking(False)
     except OSError as exc:
         sock.close()

@@ -86,6 +86,10 @@ class Stage:
         if not self.closed:
             self.start()
 
+    def removed(self) -> None:
+        """The toxic was removed (already unlinked, `output` is what follows): pass its data on."""
+        self.flush()
+
     def flush(self) -> None:
         """Pass every queued chunk on, in order (toxic removed or turned inactive)."""
         while self.queue and not self.closed:
@@ -218,15 +222,27 @@ class SlowCloseStage(Stage):
 
 
 class TimeoutStage(Stage):
-    """timeout: nothing passes; the stream closes after `timeout` ms (0: held until removed)."""
+    """timeout: data is dropped while it is on; `timeout` ms after the last chunk (or the start)
+    the stream closes (0: never). Removing the toxic closes the stream too (Toxiproxy's Cleanup),
+    whether or not its toxicity roll made it active on this connection."""
 
     async def run(self) -> None:
         timeout = self.toxic.attribute("timeout")
-        if timeout > 0:
-            await _sleep(timeout)
-            self._end(End.CLOSE)
-            return
-        await asyncio.get_running_loop().create_future()  # until interrupted
+        while True:
+            try:
+                # Toxiproxy's select starts a new time.After on every pass: each chunk resets it.
+                async with asyncio.timeout(timeout / 1000.0 if timeout > 0 else None):
+                    chunk = await self._head()
+            except TimeoutError:
+                self._end(End.CLOSE)
+                return
+            self._take()  # dropped on the ground
+            if chunk.end is not None:
+                self._end(End.CLOSE)
+                return
+
+    def removed(self) -> None:
+        self._end(End.CLOSE)
 
 
 class ResetPeerStage(Stage):

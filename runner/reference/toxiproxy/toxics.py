@@ -45,6 +45,19 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The Go struct behind each type, named in Go's type errors ("LatencyToxic.attributes.latency").
+GO_TYPES: dict[str, str] = {
+    "noop": "NoopToxic",
+    "latency": "LatencyToxic",
+    "bandwidth": "BandwidthToxic",
+    "slow_close": "SlowCloseToxic",
+    "timeout": "TimeoutToxic",
+    "reset_peer": "ResetToxic",
+    "slicer": "SlicerToxic",
+    "limit_data": "LimitDataToxic",
+}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Toxic:
     """One toxic as the API shows it; replaced (never mutated) on update."""
@@ -74,11 +87,20 @@ class Toxic:
         }
 
 
-def _decode_attributes(toxic_type: str, raw: object, defaults: Mapping[str, int]) -> dict[str, int]:
+def _decode_attributes(
+    toxic_type: str, raw: object, defaults: Mapping[str, int], holder: str
+) -> dict[str, int]:
+    """Attributes decoded into the toxic's Go struct; `holder` names the struct holding them."""
+    go_type = GO_TYPES[toxic_type]
     try:
-        obj = gojson.require_object(raw, "toxics.Toxic")
+        if raw is not None and not isinstance(raw, dict):
+            raise gojson.BadBody(
+                f"json: cannot unmarshal {gojson.json_kind(raw).split(' ')[0]} into Go struct "
+                f"field {holder}.attributes of type toxics.{go_type}"
+            )
+        obj = raw or {}
         return {
-            name: gojson.int_field(obj, name, ".attributes", defaults.get(name, 0))
+            name: gojson.int_field(obj, name, f"{go_type}.attributes", defaults.get(name, 0))
             for name in ATTRIBUTES[toxic_type]
         }
     except gojson.BadBody as exc:
@@ -94,6 +116,13 @@ def parse_new_toxic(body: bytes, existing_names: set[str]) -> Toxic:
         toxic_type = gojson.string_field(obj, "type", where, "")
         stream = gojson.string_field(obj, "stream", where, "downstream")
         toxicity = gojson.float_field(obj, "toxicity", where, 1.0)
+        # The first pass decodes the attributes into a noop toxic, which takes any object.
+        first_pass = gojson.lookup(obj, "attributes")
+        if first_pass not in (gojson.MISSING, None) and not isinstance(first_pass, dict):
+            raise gojson.BadBody(
+                f"json: cannot unmarshal {gojson.json_kind(first_pass).split(' ')[0]} into Go "
+                "struct field ToxicWrapper.attributes of type toxics.NoopToxic"
+            )
     except gojson.BadBody as exc:
         raise bad_request_body(str(exc)) from None
     direction = parse_direction(stream)
@@ -105,7 +134,7 @@ def parse_new_toxic(body: bytes, existing_names: set[str]) -> Toxic:
         raise ApiError("toxic already exists", 409)
     raw_attributes = gojson.lookup(obj, "attributes")
     attributes = _decode_attributes(
-        toxic_type, None if raw_attributes is gojson.MISSING else raw_attributes, {}
+        toxic_type, None if raw_attributes is gojson.MISSING else raw_attributes, {}, ""
     )
     return Toxic(name, toxic_type, stream, direction, toxicity, attributes)
 
@@ -120,5 +149,5 @@ def parse_toxic_update(body: bytes, current: Toxic) -> Toxic:
     raw_attributes = gojson.lookup(obj, "attributes")
     attributes = dict(current.attributes)
     if raw_attributes is not gojson.MISSING and raw_attributes is not None:
-        attributes = _decode_attributes(current.type, raw_attributes, current.attributes)
+        attributes = _decode_attributes(current.type, raw_attributes, current.attributes, "")
     return dataclasses.replace(current, toxicity=toxicity, attributes=attributes)
