@@ -24,6 +24,7 @@ from runner.evaluate import (
     summarize,
 )
 from runner.faults.catalog import FaultContext, describe, inject
+from runner.faults.proxy_flush import flush_proxy
 from runner.loader import LoadedDrill
 from runner.probes.draft import Probe
 from runner.probes.loadgen import LoadDraft, LoadGenerator
@@ -34,13 +35,14 @@ from runner.record import (
     FaultWindow,
     LoadSummary,
     Milestone,
+    MilestoneName,
     Phase,
     PhaseSpan,
     Sample,
     TimeToRestore,
     Verdict,
 )
-from runner.restore import MilestoneWatch
+from runner.restore import CONSUMER_SIDE, MilestoneWatch
 from runner.rollback import perform_restore, plan_restore
 from runner.spec import number
 
@@ -298,6 +300,7 @@ class DrillRun:
             expected_versions=plan.expected_versions(),
             draft=watch_probe.draft,
             repinned_to=plan.pin.release_tag if plan.repin is not None else None,
+            consumer_gate=threading.Event() if recover.flush_proxy else None,
         )
         milestones: list[Milestone] = []
         watcher = threading.Thread(
@@ -306,11 +309,18 @@ class DrillRun:
             daemon=True,
         )
         watcher.start()
+        flushed: float | None = None
         try:
             perform_restore(plan, self.ctx, remove_fault, undo)
+            if watch.consumer_gate is not None:
+                flushed = self._flush_proxy(started)
         finally:
+            if watch.consumer_gate is not None:
+                watch.consumer_gate.set()
             watcher.join(timeout=budget_s + RESTORE_GRACE_S + 5.0)
             watch_probe.close()
+        if flushed is not None:
+            milestones = with_flush(milestones, flushed)
         first = milestones[-1].at_s if milestones else None
         trio = plan.repin
         return TimeToRestore(
@@ -332,6 +342,18 @@ class DrillRun:
             if trio is not None
             else {},
         )
+
+    def _flush_proxy(self, started: float) -> float | None:
+        """Drop what the proxy queued during the fault; seconds after `started`, None if it failed.
+
+        A failed flush is left to the path check after the drill, which says what was wrong.
+        """
+        try:
+            flush_proxy(self.ctx)
+        except DrillError as exc:
+            log.warning("%s: flushing the proxy failed: %s", self.drill.name, exc)
+            return None
+        return round(self.clock.now() - started, 4)
 
     def _await_enriched(self, sampler: Sampler, phase: Phase) -> bool:
         """Wait for `steady_needed` enriched Drafts in a row started in `phase`.
@@ -441,6 +463,21 @@ class DrillRun:
             time_to_restore=self._ttr,
             samples=samples,
         )
+
+
+def with_flush(milestones: list[Milestone], flushed_s: float) -> list[Milestone]:
+    """The watched milestones with proxy_flushed in time order (the consumer's come after it:
+    they are watched only once the flush is done)."""
+    at = next(
+        (
+            i
+            for i, m in enumerate(milestones)
+            if m.name in CONSUMER_SIDE or m.at_s is None or m.at_s > flushed_s
+        ),
+        len(milestones),
+    )
+    flushed = Milestone(name=MilestoneName.PROXY_FLUSHED, at_s=flushed_s)
+    return [*milestones[:at], flushed, *milestones[at:]]
 
 
 def to_samples(raw: Sequence[TimedSample], t0: float) -> list[Sample]:

@@ -21,6 +21,7 @@ from runner.errors import DefinitionError, DrillError, Interrupted
 from runner.faults.catalog import FaultContext
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.loader import LoadedDrill
+from runner.path_guard import PathGuard
 from runner.pins import Pin, default_pin_path, load_pin
 from runner.probes.draft import HttpDraftProbe, Probe
 from runner.record import DrillResult, Phase, PinInfo, RunRecord, Verdict
@@ -294,6 +295,12 @@ class Engine:
             load_url=self._load_url or f"{endpoints.consumer_url}/v1/draft",
         )
         result = drill_run.run(self.clock.utc_iso())
+        if not drill_run.interrupted and result.verdict is not Verdict.ERROR:
+            # The next drill starts only on a path proven healthy; what this one left is its own.
+            guard = PathGuard(
+                ctx, lambda timeout: self._probe_factory(endpoints, timeout), self.clock
+            )
+            result = guard.after(result)
         self._results.append(result)
         self.listener.drill_finished(
             result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False)

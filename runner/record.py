@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORT_SCHEMA_VERSION = "1.1"
+REPORT_SCHEMA_VERSION = "1.2"
 
 
 class Verdict(StrEnum):
@@ -40,6 +40,8 @@ class MilestoneName(StrEnum):
     HEALTH_VERSIONS = "health_versions"
     SCHEMA_READY = "schema_ready"
     CONSUMER_REPINNED = "consumer_repinned"  # only when a rollback re-pins the consumer
+    # Only in restores that flush the proxy (`recover.flush_proxy`): connections it queued dropped.
+    PROXY_FLUSHED = "proxy_flushed"
     PREFLIGHT_READY = "preflight_ready"
     FIRST_ENRICHED_DRAFT = "first_enriched_draft"
 
@@ -146,6 +148,28 @@ class TimeToRestore(_Record):
     )
 
 
+class PathRepair(_Record):
+    """One repair made after a drill to bring the path back, and how long it took."""
+
+    action: str = Field(description="what was done, e.g. flush the proxy memorykernel")
+    seconds: float
+    outcome: str = Field(description="what the path answered afterwards, or why the repair failed")
+
+
+class PathCheck(_Record):
+    """After the drill: whether consumer → proxy → MemoryKernel answered promptly, with evidence."""
+
+    healthy: bool = Field(description="the path answered promptly as the drill left it")
+    problem: str | None = Field(default=None, description="one line: what was wrong")
+    evidence: dict[str, str] = Field(
+        default_factory=dict,
+        description="drafts, memorykernel (direct), through_proxy, proxy (API state), sockets",
+    )
+    repairs: list[PathRepair] = Field(default_factory=list)
+    repaired: bool = Field(description="the path answered after the repairs (true when healthy)")
+    seconds: float = Field(description="time the check and its repairs took")
+
+
 class FaultWindow(_Record):
     """The injected fault and when it was active, seconds since the drill started."""
 
@@ -197,6 +221,10 @@ class DrillResult(_Record):
     assertions: list[Assertion]
     time_to_restore: TimeToRestore | None
     samples: list[Sample]
+    path_check: PathCheck | None = Field(
+        default=None,
+        description="the path as this drill left it, checked before the next drill; repairs made",
+    )
 
     @property
     def time_to_restore_s(self) -> float | None:

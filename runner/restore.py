@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from runner.record import Milestone, MilestoneName
 from runner.tls import shared_ssl_context
 
 POLL_INTERVAL_S = 0.005
+CONSUMER_SIDE = (MilestoneName.PREFLIGHT_READY, MilestoneName.FIRST_ENRICHED_DRAFT)
 CALL_TIMEOUT_S = 0.5
 
 
@@ -36,6 +38,9 @@ class MilestoneWatch:
     reached: dict[MilestoneName, float] = field(default_factory=dict)
     repinned_to: str | None = None  # a rollback re-pins the consumer to this release tag
     watched: list[MilestoneName] = field(default_factory=list)
+    # Set by a restore with a step of its own before the consumer's milestones count (a proxy
+    # flush): preflight and the first enriched Draft are watched only once it is set.
+    consumer_gate: threading.Event | None = None
 
     def run(self, started: float, deadline_s: float) -> list[Milestone]:
         """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone."""
@@ -56,12 +61,22 @@ class MilestoneWatch:
         self.watched = [name for name, _ in steps]
         with httpx.Client(timeout=CALL_TIMEOUT_S, verify=shared_ssl_context()) as self._http:
             for name, check in steps:
+                if name in CONSUMER_SIDE and not self._gate_open(end):
+                    return self._milestones()
                 while not check():
                     if self.clock.now() >= end:
                         return self._milestones()
                     self.clock.sleep(POLL_INTERVAL_S)
                 self.reached[name] = self.clock.now() - started
         return self._milestones()
+
+    def _gate_open(self, end: float) -> bool:
+        gate = self.consumer_gate
+        while gate is not None and not gate.is_set():
+            if self.clock.now() >= end:
+                return False
+            gate.wait(POLL_INTERVAL_S)
+        return True
 
     def _milestones(self) -> list[Milestone]:
         return [Milestone(name=name, at_s=self.reached.get(name)) for name in self.watched]

@@ -29,7 +29,7 @@ STATES = {
 
 @dataclass(frozen=True)
 class TcpSocket:
-    """One row of the table: ports, state, and for a listener its queue (rx) and backlog (tx)."""
+    """One row of the table: ports, state, queues (for a listener, rx is its accept queue)."""
 
     local_port: int
     remote_port: int
@@ -43,15 +43,14 @@ class ListenerView:
     """What a listening port and the connections to an upstream port look like right now."""
 
     listen_queue: int | None  # connections accepted by the kernel, not yet by the program
-    listen_backlog: int | None
     to_upstream: dict[str, int]  # state -> count, connections whose remote port is the upstream's
 
     def describe(self) -> str:
-        """One line, e.g. "listen queue 4097 of 4096, to upstream: SYN-SENT×1"."""
+        """One line, e.g. "listen queue 4097, to upstream: SYN-SENT×1"."""
         queue = (
             "listener not found"
             if self.listen_queue is None
-            else f"listen queue {self.listen_queue} of {self.listen_backlog}"
+            else f"listen queue {self.listen_queue}"
         )
         states = ", ".join(f"{state}×{n}" for state, n in sorted(self.to_upstream.items()))
         return f"{queue}, to upstream: {states or 'none'}"
@@ -99,6 +98,5 @@ def listener_view(rows: list[TcpSocket], listen_port: int, upstream_port: int) -
     )
     return ListenerView(
         listen_queue=listener.rx_queue if listener else None,
-        listen_backlog=listener.tx_queue if listener else None,
         to_upstream=dict(states),
     )

@@ -293,6 +293,11 @@ class Recovery(_Spec):
     # last green pin trio before the one under drill, the consumer re-pinned when its contract differs.
     to: Literal["baseline", "last-green"] = "baseline"
 
+    # After removing the fault, drop the connections the proxy queued meanwhile (disable it,
+    # wait for MemoryKernel to answer directly, enable it): for faults that freeze MemoryKernel
+    # behind the proxy, whose clients are long gone when it comes back. Timed as a milestone.
+    flush_proxy: bool = False
+
     @model_validator(mode="after")
     def _target_needs_rollback(self) -> Recovery:
         if self.to != "baseline" and self.kind != "rollback":

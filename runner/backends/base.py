@@ -156,3 +156,8 @@ class Environment(abc.ABC):
     def scratch_dir(self) -> Path | None:
         """A folder for this environment's files, when it has one on the runner's host."""
         return None
+
+    def proxy_pid(self) -> int | None:
+        """A process in the network namespace where the proxy listens, for socket evidence
+        (/proc/<pid>/net/tcp); None when mkdrill does not run the proxy."""
+        return None

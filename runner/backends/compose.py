@@ -308,6 +308,15 @@ class ComposeEnvironment(Environment):
     def images(self) -> dict[str, str]:
         return dict(self._images)
 
+    def proxy_pid(self) -> int | None:
+        try:
+            container = self._container(TOXIPROXY)
+            container.reload()
+        except (EnvironmentProblem, APIError):
+            return None
+        pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+        return pid or None
+
     def describe_memorykernel(self) -> str:
         try:
             container = self._container(MEMORYKERNEL)

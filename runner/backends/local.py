@@ -160,6 +160,10 @@ class LocalEnvironment(Environment):
     def toxiproxy_kind(self) -> str:
         return self._toxiproxy_kind
 
+    def proxy_pid(self) -> int | None:
+        process = self._processes.get("toxiproxy")
+        return process.pid if process is not None else None
+
     def scratch_dir(self) -> Path | None:
         return self._scratch
 

@@ -78,7 +78,7 @@ def once(action: Undo) -> Undo:
     return run
 
 
-def wait_memorykernel_health(ctx: FaultContext) -> None:
+def wait_memorykernel_health(ctx: FaultContext, after: str = "the deploy") -> None:
     """Wait until MemoryKernel answers its health route directly (not through the proxy)."""
     url = f"{ctx.endpoints.memorykernel_url}/v1/health"
     # One client for the whole wait: httpx.get() would build a client (and TLS context) per poll.
@@ -95,7 +95,7 @@ def wait_memorykernel_health(ctx: FaultContext) -> None:
         )
     if not answered:
         raise InjectionError(
-            f"MemoryKernel at {url} did not answer within {HEALTH_DEADLINE_S:.0f} s after the deploy"
+            f"MemoryKernel at {url} did not answer within {HEALTH_DEADLINE_S:.0f} s after {after}"
         )
 
 

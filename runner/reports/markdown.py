@@ -65,6 +65,19 @@ def render_markdown(record: RunRecord) -> str:
         parts += ["### Expected red (known findings, red by design)", ""]
         parts += [f"- **{d.name}**: {d.expected_red}" for d in expected_red]
         parts += [""]
+    broken = [
+        [
+            d.name,
+            "repaired" if d.path_check.repaired else "not repaired: run stopped",
+            "; ".join(f"{r.action} ({r.seconds:.1f} s)" for r in d.path_check.repairs) or "-",
+            shorten_at_word(d.path_check.problem or ""),
+        ]
+        for d in record.drills
+        if d.path_check is not None and not d.path_check.healthy
+    ]
+    if broken:
+        headers = ("left broken by", "path", "repairs", "evidence")
+        parts += ["### Path checked after each drill", "", _table(headers, broken), ""]
     failed = failed_assertion_rows(record)
     if failed:
         parts += ["### Failed assertions", "", _table(ASSERTION_HEADERS, failed), ""]

@@ -28,7 +28,7 @@ def test_report_json_is_the_record_plus_conveniences(
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
 
     assert data["verdict"] == "failed"
-    assert data["schema_version"] == "1.1"
+    assert data["schema_version"] == "1.2"
     assert [d["name"] for d in data["drills"]] == [d.name for d in mixed_record.drills]
     assert [d["verdict"] for d in data["drills"]] == ["passed", "failed", "skipped", "error"]
     assert data["drills"][0]["time_to_restore_s"] == pytest.approx(1.5)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 from runner.reference.toxiproxy.errors import ApiError, internal
 
@@ -24,6 +26,16 @@ def listen_backlog() -> int:
     return min(value, 65535) if value > 0 else GO_SOMAXCONN
 
 
+def _literal(host: str, port: int) -> list[tuple[Any, ...]] | None:
+    """An IP literal needs no lookup (getaddrinfo would cost a thread-pool round trip per dial)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+
+
 async def dial(address: str) -> socket.socket | None:
     """Go's net.Dial("tcp", address) with no timeout: each resolved address in turn, or None.
 
@@ -33,7 +45,9 @@ async def dial(address: str) -> socket.socket | None:
     loop = asyncio.get_running_loop()
     try:
         host, port = split_host_port(address)
-        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+        infos = _literal(host, port) or await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM
+        )
     except (ValueError, OSError) as exc:
         logger.info("dial %s: %s", address, exc)
         return None

@@ -48,6 +48,7 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._dialing = False
+        self._opening: set[asyncio.Task[None]] = set()
 
     # what connections read ------------------------------------------------------------------------
 
@@ -106,10 +107,12 @@ class Proxy:
                 )
                 client.close()
                 continue
+            # Like Toxiproxy's StartLink goroutines, the links start without holding up the loop.
             connection = Connection(self)
             self.connection_opened(connection)
-            with contextlib.suppress(OSError):  # a client already gone: its sockets are closed
-                await connection.open(client, upstream)
+            opening = loop.create_task(connection.open(client, upstream))
+            self._opening.add(opening)
+            opening.add_done_callback(self._opened)
 
     async def stop(self) -> None:
         """Stop listening (queued clients are dropped) and drop every connection.
@@ -133,6 +136,11 @@ class Proxy:
         self._drop_connections()
         logger.info("proxy %s stopped", self.name)
 
+    def _opened(self, task: asyncio.Task[None]) -> None:
+        self._opening.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), OSError):
+            logger.debug("proxy %s: a client was gone before its link started", self.name)
+
     def close_now(self) -> None:
         """Stop without waiting for a dial in progress (server shutdown)."""
         self.enabled = False
@@ -144,6 +152,8 @@ class Proxy:
         self._drop_connections()
 
     def _drop_connections(self) -> None:
+        for opening in list(self._opening):
+            opening.cancel()
         for connection in list(self.connections):
             connection.close()
         self.connections.clear()
