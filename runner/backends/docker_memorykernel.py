@@ -38,10 +38,12 @@ BROKEN_DATABASE_FILES: dict[str, dict[str, bytes | None]] = {
 SQL_SCRIPT = (
     "import os, sqlite3, sys\n"
     "try:\n"
-    "    owner = os.stat(sys.argv[1])\n"
+    "    path = sys.argv[1]\n"
+    # A database the service never opened yet does not exist: it is made as the data folder's owner.
+    "    owner = os.stat(path if os.path.exists(path) else os.path.dirname(path))\n"
     "    os.setgid(owner.st_gid)\n"
     "    os.setuid(owner.st_uid)\n"
-    "    db = sqlite3.connect(sys.argv[1], timeout=5.0)\n"
+    "    db = sqlite3.connect(path, timeout=5.0)\n"
     "    db.execute(sys.argv[2])\n"
     "    db.commit()\n"
     "    db.close()\n"
