@@ -22,20 +22,24 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from runner.contract import ERROR_CODE_STATUS
 from runner.errors import DefinitionError
-from runner.reference.assistsupport.client import HttpSession, TransportError, readable_now
-from runner.reference.assistsupport.serving import (
+from runner.http11.client import ClientError, ClientSession
+from runner.http11.server import (
     BackgroundServer,
-    JsonRequestHandler,
-    stop_signals,
-    wait_for,
+    Exchange,
+    Request,
+    Response,
+    ServerOptions,
+    json_response,
+    serve_until_signalled,
 )
+from runner.http11.wire import reason
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +57,8 @@ MODE_KINDS = (
 )
 _FORWARDING = frozenset({"passthrough", "degraded", "empty-context"})
 _ADMIN_PREFIX = "/__responder/"
-_FORWARD_TIMEOUT_MS = 30000
-_HOLD_POLL_S = 0.1
+_FORWARD_TIMEOUT_S = 30.0
+_IDLE_CONNECTION_S = 300.0
 _HEALTH = "/v1/health"
 _ASK = "/v1/query/ask"
 _JUNK_PAGE = (
@@ -182,7 +186,7 @@ class _ResponderApp:
         self._requests: list[RecordedRequest] = []
         self._release = threading.Event()  # ends held (hang) requests: set on mode change and stop
         self._stopping = False
-        self._sessions: set[HttpSession] = set()
+        self._sessions: set[ClientSession] = set()
 
     def check(self, spec: ModeSpec) -> None:
         if spec.needs_upstream and self.upstream_url is None:
@@ -234,21 +238,25 @@ class _ResponderApp:
     ) -> tuple[int, str, bytes] | None:
         """Forward to MemoryKernel: (status, content type, body), or None if unreachable."""
         assert self.upstream_url is not None
-        session = HttpSession(_FORWARD_TIMEOUT_MS)
+        upstream = urlsplit(self.upstream_url)
+        host, port = upstream.hostname or "127.0.0.1", upstream.port or 80
+        headers = [("host", upstream.netloc), ("accept", "*/*")]
+        if content_type is not None:
+            headers.append(("content-type", content_type))
+        if body or method in ("POST", "PUT", "PATCH"):
+            headers.append(("content-length", str(len(body))))
+        session = ClientSession(_FORWARD_TIMEOUT_S)
         with self._lock:
             self._sessions.add(session)
             if self._stopping:
                 session.abort()
         try:
             response = session.request(
-                method,
-                f"{self.upstream_url}{path_and_query}",
-                body=body if body or method in ("POST", "PUT", "PATCH") else None,
-                content_type=content_type,
+                method, host, port, f"{upstream.path}{path_and_query}", headers, body or None
             )
             payload = response.read_body()
             return response.status, response.header("content-type") or "", payload
-        except TransportError as exc:
+        except ClientError as exc:
             logger.info("responder: upstream %s unreachable: %s", self.upstream_url, exc)
             return None
         finally:
@@ -296,75 +304,39 @@ def _strip_context(data: dict[str, Any]) -> None:
     data.pop("selected_items", None)
 
 
-class _ResponderHandler(JsonRequestHandler):
+class _ResponderRoutes:
     """Applies the current mode to each request."""
 
-    @property
-    def app(self) -> _ResponderApp:
-        app: _ResponderApp = self.server.app
-        return app
+    def __init__(self, app: _ResponderApp) -> None:
+        self.app = app
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        path = self.path.split("?", 1)[0]
-        body = self.read_request_body()
+    def __call__(self, request: Request, exchange: Exchange) -> Response | None:
+        path = request.path
+        body = request.body or b""
         if path.startswith(_ADMIN_PREFIX):
-            self._admin(path, body)
-            return
+            return self._admin(request.method, path, body)
         app = self.app
         mode = app.spec.for_path(path)
-        app.record(self.command, path, mode)
+        app.record(request.method, path, mode)
         kind = mode.kind
         if kind == "hang":
-            self._hold()
-            self.close_connection = True
-        elif kind == "junk-page":
-            self.send_raw(200, _JUNK_PAGE, "text/html; charset=utf-8")
-        elif kind == "wrong-shape":
-            self.send_json(200, _WRONG_SHAPE)
-        elif kind == "status":
+            exchange.hold(app.hold_event())
+            return None
+        if kind == "junk-page":
+            return Response.of(200, _JUNK_PAGE, "text/html; charset=utf-8")
+        if kind == "wrong-shape":
+            return json_response(200, _WRONG_SHAPE)
+        if kind == "status":
             status = mode.status or 502
-            reason = self.responses.get(status, ("Error",))[0]
-            self.send_raw(status, f"{status} {reason}\n".encode(), "text/plain; charset=utf-8")
-        elif kind == "typed":
-            self._typed(mode)
-        elif kind in ("truncate", "stall"):
-            self._half_answer(body, stall=kind == "stall")
-        else:
-            self._forward(kind, path, body)
+            text = f"{status} {reason(status) or 'Error'}\n".encode()
+            return Response.of(status, text, "text/plain; charset=utf-8")
+        if kind == "typed":
+            return self._typed(mode)
+        if kind in ("truncate", "stall"):
+            return self._half_answer(request, body, exchange, stall=kind == "stall")
+        return self._forward(kind, request, body)
 
-    def _hold(self) -> None:
-        """Answer nothing until the mode changes, the responder stops, or the client gives up.
-
-        Returning when the client has closed keeps a long hang fault from piling up one blocked
-        thread per abandoned request.
-        """
-        release = self.app.hold_event()
-        while not release.wait(_HOLD_POLL_S):
-            if not readable_now(self.connection):
-                continue
-            try:
-                pending = self.connection.recv(1, socket.MSG_PEEK)
-            except OSError:
-                pending = b""
-            if not pending:
-                return
-
-    def _typed(self, mode: FaultMode) -> None:
+    def _typed(self, mode: FaultMode) -> Response:
         version = self.app.service_version()
         message = f"{mode.code}: injected by the fault responder"
         payload: dict[str, Any] = {
@@ -373,45 +345,50 @@ class _ResponderHandler(JsonRequestHandler):
         }
         if version == "service.v2":
             payload["legacy_error"] = message
-        self.send_json(mode.status or 500, payload)
+        return json_response(mode.status or 500, payload)
 
-    def _half_answer(self, body: bytes, *, stall: bool) -> None:
+    def _half_answer(
+        self, request: Request, body: bytes, exchange: Exchange, *, stall: bool
+    ) -> Response | None:
         """Headers and half the body; then close (truncate) or hold until the client gives up (stall)."""
         answer = None
         if self.app.upstream_url is not None:
-            answer = self.app.forward(
-                self.command, self.path, body, self.headers.get("Content-Type")
-            )
+            answer = self.app.forward(request.method, request.target, body, request.content_type)
         if answer is None:
             answer = (200, "application/json", json.dumps(_CANNED_BODY).encode())
         status, content_type, payload = answer
-        self.close_connection = True
-        self.send_raw(
-            status, payload[: len(payload) // 2], content_type, content_length=len(payload)
+        half = Response.of(
+            status,
+            payload[: len(payload) // 2],
+            content_type,
+            content_length=len(payload),
+            close=True,
         )
-        if stall:
-            self.wfile.flush()
-            self._hold()
+        if not stall:
+            return half
+        exchange.send(half)
+        exchange.hold(self.app.hold_event())
+        return None
 
-    def _forward(self, kind: str, path: str, body: bytes) -> None:
-        answer = self.app.forward(self.command, self.path, body, self.headers.get("Content-Type"))
+    def _forward(self, kind: str, request: Request, body: bytes) -> Response:
+        path = request.path
+        answer = self.app.forward(request.method, request.target, body, request.content_type)
         if answer is None:
             # A reverse proxy whose upstream is down answers 502 with no typed body.
-            self.send_raw(502, b"", "")
-            return
+            return Response(502)
         status, content_type, payload = answer
         if 200 <= status <= 299:
             if kind == "degraded" and path == _HEALTH:
                 payload = _rewrite_data(payload, _set_degraded)
             elif kind == "empty-context" and path == _ASK:
                 payload = _rewrite_data(payload, _strip_context)
-        self.send_raw(status, payload, content_type)
+        return Response.of(status, payload, content_type)
 
-    def _admin(self, path: str, body: bytes) -> None:
+    def _admin(self, method: str, path: str, body: bytes) -> Response:
         app = self.app
-        if path == "/__responder/mode" and self.command == "GET":
-            self.send_json(200, {"mode": app.spec.text})
-        elif path == "/__responder/mode" and self.command == "POST":
+        if path == "/__responder/mode" and method == "GET":
+            return json_response(200, {"mode": app.spec.text})
+        if path == "/__responder/mode" and method == "POST":
             try:
                 request = json.loads(body)
                 spec_text = request["mode"] if isinstance(request, dict) else None
@@ -419,15 +396,13 @@ class _ResponderHandler(JsonRequestHandler):
                     raise DefinitionError('body must be {"mode": "<spec>"}')
                 app.set_spec(parse_mode(spec_text))
             except (ValueError, KeyError, DefinitionError) as exc:
-                self.send_json(400, {"error": str(exc)})
-                return
-            self.send_json(200, {"mode": app.spec.text})
-        elif path == "/__responder/requests" and self.command == "GET":
-            self.send_json(
+                return json_response(400, {"error": str(exc)})
+            return json_response(200, {"mode": app.spec.text})
+        if path == "/__responder/requests" and method == "GET":
+            return json_response(
                 200, [{"method": r.method, "path": r.path, "mode": r.mode} for r in app.requests()]
             )
-        else:
-            self.send_json(404, {"error": f"no admin route {self.command} {path}"})
+        return json_response(404, {"error": f"no admin route {method} {path}"})
 
 
 class FaultResponder:
@@ -450,7 +425,12 @@ class FaultResponder:
         self._app = _ResponderApp(upstream_url, spec, service_contract_version)
         self._app.check(spec)
         self._server = BackgroundServer(
-            "responder", host, port, _ResponderHandler, self._app, on_stop=self._app.stop
+            "responder",
+            host,
+            port,
+            _ResponderRoutes(self._app),
+            ServerOptions(idle_timeout_s=_IDLE_CONNECTION_S, backlog=128),
+            on_stop=self._app.stop,
         )
 
     @property
@@ -505,14 +485,8 @@ def serve_responder(
 ) -> None:
     """Serve in the foreground until SIGTERM/SIGINT, after one ready line on stdout."""
     responder = FaultResponder(upstream_url, mode, host, port)
-    with stop_signals() as stop:
-        responder.start()
-        try:
-            upstream = upstream_url or "no upstream"
-            print(
-                f"responder ({responder.mode}) listening on {responder.url} -> {upstream}",
-                flush=True,
-            )
-            wait_for(stop)
-        finally:
-            responder.stop()
+    upstream = upstream_url or "no upstream"
+    serve_until_signalled(
+        responder,
+        lambda: f"responder ({responder.mode}) listening on {responder.url} -> {upstream}",
+    )

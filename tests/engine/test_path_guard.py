@@ -21,8 +21,9 @@ from tests.engine.conftest import REPO, mkdrill, read_report
 
 SMALL_BACKLOG_MEMORYKERNEL = f"""#!{sys.executable}
 import sys
-from runner.reference.memorykernel import transport
-transport.MemoryKernelHTTPServer.request_queue_size = 5  # socketserver's default
+from functools import partial
+from runner.reference.memorykernel import server
+server.ServerOptions = partial(server.ServerOptions, backlog=5)  # socketserver's default
 from runner.cli import main
 sys.argv = ["mkdrill", "serve", "memorykernel", "--release", "{{release}}", *sys.argv[1:]]
 main()

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.reference.assistsupport.serving import BackgroundServer, JsonRequestHandler
+from runner.http11.server import BackgroundServer, Exchange, Request, Response
 
 V3 = "service.v3"
 V2 = "service.v2"
@@ -92,54 +92,40 @@ def healthy_replies(service: str = V3) -> dict[tuple[str, str], Reply]:
     }
 
 
-class _StubHandler(JsonRequestHandler):
-    server: Any
-
-    def _answer(self) -> None:
-        state: _StubState = self.server.app
-        path = self.path.split("?", 1)[0]
-        body = self.read_request_body()
+def _stub_handler(state: _StubState) -> Any:
+    def answer(request: Request, exchange: Exchange) -> Response | None:
+        body = request.body or b""
         with state.lock:
-            state.requests.append((self.command, path, body))
-            reply = state.replies.get((self.command, path))
+            state.requests.append((request.method, request.path, body))
+            reply = state.replies.get((request.method, request.path))
         if reply is None:
-            self.send_raw(404, b"", "")
-            return
+            return Response(404)
         if reply.hang:
             state.stopping.wait(60)
-            self.close_connection = True
-            return
+            return None
         if reply.delay_s:
             state.stopping.wait(reply.delay_s)
         if reply.close_without_answer:
-            self.close_connection = True
-            return
+            return None
         payload = reply.payload()
         if reply.truncate:
-            self.close_connection = True
-            self.send_raw(
-                reply.status,
-                payload[: len(payload) // 2],
-                reply.content_type,
-                content_length=len(payload),
+            half = payload[: len(payload) // 2]
+            return Response.of(
+                reply.status, half, reply.content_type, content_length=len(payload), close=True
             )
-            return
         if reply.drip_s:
-            head = (
-                f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
-                f"Content-Length: {len(payload)}\r\n\r\n"
-            ).encode()
-            self.wfile.write(head)
+            exchange.send(
+                Response.of(reply.status, b"", reply.content_type, content_length=len(payload))
+            )
+            sock = exchange.socket
             for i in range(len(payload)):
                 if state.stopping.wait(reply.drip_s):
                     break
-                self.wfile.write(payload[i : i + 1])
-            self.close_connection = True
-            return
-        self.send_raw(reply.status, payload, reply.content_type, extra_headers=reply.headers)
+                sock.sendall(payload[i : i + 1])
+            return None
+        return Response.of(reply.status, payload, reply.content_type, headers=reply.headers)
 
-    do_GET = _answer
-    do_POST = _answer
+    return answer
 
 
 class StubMemoryKernel:
@@ -151,8 +137,7 @@ class StubMemoryKernel:
             "stub-memorykernel",
             "127.0.0.1",
             0,
-            _StubHandler,
-            self._state,
+            _stub_handler(self._state),
             on_stop=self._state.stopping.set,
         )
 

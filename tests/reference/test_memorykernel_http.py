@@ -383,7 +383,7 @@ def test_write_conflict_for_the_same_memory_id_twice(
     error = typed_error(
         mk_client.post("/v1/memory/add/constraint", json=body), mk_release, "write_conflict", 409
     )
-    assert "UNIQUE constraint failed" in error["message"]
+    assert error["message"] == "failed to insert memory record"  # the outermost context only
 
 
 def test_write_conflict_for_a_link_to_unknown_versions(
@@ -399,7 +399,7 @@ def test_write_conflict_for_a_link_to_unknown_versions(
     error = typed_error(
         mk_client.post("/v1/memory/link", json=body), mk_release, "write_conflict", 409
     )
-    assert "FOREIGN KEY constraint failed" in error["message"]
+    assert error["message"] == "failed to insert memory link"
 
 
 def test_context_package_not_found(mk_client: httpx.Client, mk_release: str) -> None:
@@ -450,8 +450,7 @@ def test_unclassified_failures_get_the_endpoint_default_code(
     def explode(*args: object) -> None:
         raise RuntimeError("injected failure without a classifying keyword")
 
-    assert mk_server._server is not None
-    monkeypatch.setattr(mk_server._server.app.api, operation, explode)
+    monkeypatch.setattr(mk_server.app.api, operation, explode)
     link = {
         "from": "01JMKDR1FT5EED0C0NSTRA1NT0",
         "to": "01JMKDR1FT5EED0C0NSTRA1NT0",
@@ -501,35 +500,3 @@ def test_record_invariants_are_validation_errors(
     response = mk_client.post("/v1/memory/add/constraint", json=mk_constraint_body(**fields))
     error = typed_error(response, mk_release, "validation_error", 400)
     assert reason in error["message"]
-
-
-def test_a_burst_of_60_connections_is_queued_not_dropped(tmp_path: Any) -> None:
-    """The real service (tokio, backlog 1024) answers bursts of 40-60 connections; a backlog of 5
-    made the reference drop the handshakes past the fifth, so `--load 40` saw resets it never would."""
-    import threading
-
-    from runner.contract import RELEASES
-    from runner.reference.memorykernel.app import MemoryKernelApp
-    from runner.reference.memorykernel.transport import MemoryKernelHTTPServer
-
-    app = MemoryKernelApp(RELEASES["v0.4.0"], tmp_path / "mk.sqlite3")
-    server = MemoryKernelHTTPServer(("127.0.0.1", 0), app, socket.AF_INET)
-    port = server.server_address[1]
-    clients: list[socket.socket] = []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    try:
-        # Nothing accepts yet: every handshake must complete in the listen queue alone.
-        for _ in range(60):
-            clients.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
-        thread.start()
-        for client in clients:
-            client.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        statuses = [client.recv(64).split(b"\r\n", 1)[0] for client in clients]
-        assert statuses == [b"HTTP/1.1 200 OK"] * 60
-    finally:
-        for client in clients:
-            client.close()
-        if thread.is_alive():
-            server.shutdown()
-        server.close_connections()
-        server.server_close()

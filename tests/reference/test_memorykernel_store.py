@@ -201,33 +201,57 @@ def test_a_short_lock_is_waited_out(mk_client: httpx.Client, mk_release: str, mk
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mk_release", ["v0.4.0"])  # release-independent; one 5 s wait is enough
-def test_a_lock_beyond_the_busy_timeout_is_schema_unavailable(
-    mk_client: httpx.Client, mk_release: str, mk_db: Path
+def test_a_lock_beyond_the_busy_timeout_blocks_the_workers_then_is_schema_unavailable(
+    mk_release: str, mk_db: Path
 ) -> None:
-    ok_data(mk_client.post("/v1/db/migrate", json={"dry_run": False}), mk_release)
-    release_lock = threading.Event()
-    locked = threading.Event()
+    """Database calls block the real service's worker threads: with both busy waiting out the
+    5 s busy timeout, even health waits for one of them."""
+    with MemoryKernelServer(mk_release, mk_db, workers=2) as server:
+        client = httpx.Client(base_url=server.url, timeout=15.0)
+        ok_data(client.post("/v1/db/migrate", json={"dry_run": False}), mk_release)
+        release_lock = threading.Event()
+        locked = threading.Event()
+        answers: dict[str, tuple[httpx.Response, float]] = {}
 
-    def hold_lock() -> None:
-        with closing(sqlite3.connect(mk_db, isolation_level=None)) as db:
-            db.execute("BEGIN EXCLUSIVE")
-            locked.set()
-            release_lock.wait(20)
-            db.execute("COMMIT")
+        def hold_lock() -> None:
+            with closing(sqlite3.connect(mk_db, isolation_level=None)) as db:
+                db.execute("BEGIN EXCLUSIVE")
+                locked.set()
+                release_lock.wait(20)
+                db.execute("COMMIT")
 
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    try:
-        assert locked.wait(5)
-        started = time.monotonic()
-        response = mk_client.post("/v1/query/ask", json=mk_ask_body())
-        waited = time.monotonic() - started
-    finally:
-        release_lock.set()
-        holder.join(5)
-    error = typed_error(response, mk_release, "schema_unavailable", 503)
-    assert "database is locked" in error["message"]
-    assert waited >= 4.5
+        def call(name: str) -> None:
+            started = time.monotonic()
+            with httpx.Client(base_url=server.url, timeout=15.0) as own:
+                if name == "health":
+                    response = own.get("/v1/health")
+                else:
+                    response = own.post("/v1/query/ask", json=mk_ask_body())
+            answers[name] = (response, time.monotonic() - started)
+
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        try:
+            assert locked.wait(5)
+            asks = [threading.Thread(target=call, args=(f"ask{n}",)) for n in range(2)]
+            for thread in asks:
+                thread.start()
+            time.sleep(0.5)
+            call("health")
+            for thread in asks:
+                thread.join(15)
+        finally:
+            release_lock.set()
+            holder.join(5)
+            client.close()
+    for name in ("ask0", "ask1"):
+        response, waited = answers[name]
+        error = typed_error(response, mk_release, "schema_unavailable", 503)
+        assert error["message"] == "failed to persist context package"
+        assert waited >= 4.5
+    health, waited = answers["health"]
+    assert ok_data(health, mk_release) == {"status": "ok"}
+    assert waited >= 3.5  # sent 0.5 s after the asks, answered when a worker came free
 
 
 def test_concurrent_writers_and_readers_all_succeed(

@@ -15,21 +15,13 @@ httpx is not used because its timeouts bound each read, not the request as a who
 from __future__ import annotations
 
 import codecs
-import contextlib
-import re
-import select
-import socket
-import threading
-import time
 from enum import StrEnum
 from urllib.parse import quote, urljoin, urlsplit
 
-_MAX_HEAD_BYTES = 64 * 1024
+from runner.http11.client import ClientError, ClientResponse, ClientSession
+
 _MAX_REDIRECTS = 10
-_RECV_BYTES = 65536
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # WHATWG labels (what encoding_rs understands) whose Python codec name differs.
 _WHATWG_ALIASES = {
     "latin1": "cp1252",
@@ -109,14 +101,6 @@ class TransportError(Exception):
         return self.kind is ErrorKind.DECODE
 
 
-class _Timeout(Exception):
-    pass
-
-
-class _Broken(Exception):
-    pass
-
-
 class _Target:
     """A parsed request URL, displayed the way the `url` crate serializes it."""
 
@@ -152,99 +136,32 @@ class _Target:
         self.path = f"{path}{query}"
 
 
-class _Connection:
-    __slots__ = ("buffer", "key", "sock")
-
-    def __init__(self, sock: socket.socket, key: tuple[str, int]) -> None:
-        self.sock = sock
-        self.key = key
-        self.buffer = bytearray()
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _Timeout
-    return left
-
-
-def _recv(conn: _Connection, deadline: float | None) -> bytes:
-    conn.sock.settimeout(_remaining(deadline))
-    try:
-        return conn.sock.recv(_RECV_BYTES)
-    except TimeoutError as exc:
-        raise _Timeout from exc
-    except OSError as exc:
-        raise _Broken(str(exc)) from exc
-
-
 class HttpResponse:
     """A response whose head has been read; the body is read by `text()`/`read_body()`."""
 
-    def __init__(
-        self,
-        session: HttpSession,
-        conn: _Connection,
-        url: str,
-        method: str,
-        status: int,
-        headers: list[tuple[str, str]],
-        http10: bool,
-        deadline: float | None,
-    ) -> None:
-        self._session = session
-        self._conn: _Connection | None = conn
+    def __init__(self, response: ClientResponse, url: str) -> None:
+        self._response = response
         self.url = url
-        self.method = method
-        self.status = status
-        self.headers = headers
-        self._http10 = http10
-        self._deadline = deadline
+        self.status = response.status
+        self.headers = response.headers.fields
 
     def header(self, name: str) -> str | None:
         """The first value of a header, case-insensitively."""
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return None
-
-    def _all(self, name: str) -> list[str]:
-        lowered = name.lower()
-        return [value for key, value in self.headers if key.lower() == lowered]
+        return self._response.header(name)
 
     @property
     def is_success(self) -> bool:
         """`StatusCode::is_success`: 200..=299."""
         return 200 <= self.status <= 299
 
-    def _keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for v in self._all("connection") for t in v.split(",")}
-        if self._http10:
-            return "keep-alive" in tokens
-        return "close" not in tokens
-
     def read_body(self) -> bytes:
         """Read the whole body within the request's deadline; TransportError on failure."""
-        conn = self._conn
-        if conn is None:
-            raise TransportError(ErrorKind.BODY, self.url, cause="body already consumed")
-        self._conn = None
         try:
-            body, reusable = self._read_framed(conn)
-        except _Timeout as exc:
-            self._session._discard(conn)
-            raise TransportError(ErrorKind.BODY, self.url, timed_out=True) from exc
-        except (_Broken, ValueError) as exc:
-            self._session._discard(conn)
-            raise TransportError(ErrorKind.BODY, self.url, cause=str(exc)) from exc
-        if reusable and self._keep_alive():
-            self._session._release(conn)
-        else:
-            self._session._discard(conn)
-        return body
+            return self._response.read_body()
+        except ClientError as exc:
+            raise TransportError(
+                ErrorKind.BODY, self.url, timed_out=exc.timed_out, cause=exc.cause
+            ) from exc
 
     def text(self) -> str:
         """`Response::text()`: decode by the Content-Type charset (UTF-8 by default), lossily."""
@@ -252,80 +169,7 @@ class HttpResponse:
 
     def close(self) -> None:
         """Drop the response without reading its body (the connection is not reused)."""
-        if self._conn is not None:
-            self._session._discard(self._conn)
-            self._conn = None
-
-    def _read_framed(self, conn: _Connection) -> tuple[bytes, bool]:
-        if self.method == "HEAD" or self.status in (204, 304):
-            return b"", True
-        encodings = [
-            t.strip().lower() for v in self._all("transfer-encoding") for t in v.split(",")
-        ]
-        if encodings and encodings[-1] == "chunked":
-            return self._read_chunked(conn), True
-        lengths = {v.strip() for v in self._all("content-length")}
-        if lengths:
-            if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-                raise ValueError(f"invalid content-length {sorted(lengths)}")
-            return self._read_exact(conn, int(next(iter(lengths)))), True
-        return self._read_to_eof(conn), False
-
-    def _read_exact(self, conn: _Connection, size: int) -> bytes:
-        while len(conn.buffer) < size:
-            data = _recv(conn, self._deadline)
-            if not data:
-                raise _Broken(f"connection closed after {len(conn.buffer)} of {size} body bytes")
-            conn.buffer += data
-        body = bytes(conn.buffer[:size])
-        del conn.buffer[:size]
-        return body
-
-    def _read_line(self, conn: _Connection) -> bytes:
-        while True:
-            end = conn.buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(conn.buffer[:end]).rstrip(b"\r")
-                del conn.buffer[: end + 1]
-                return line
-            if len(conn.buffer) > _MAX_HEAD_BYTES:
-                raise ValueError("chunk line too long")
-            data = _recv(conn, self._deadline)
-            if not data:
-                raise _Broken("connection closed inside a chunked body")
-            conn.buffer += data
-
-    def _read_chunked(self, conn: _Connection) -> bytes:
-        body = bytearray()
-        while True:
-            size_text = self._read_line(conn).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError as exc:
-                raise ValueError(f"invalid chunk size {size_text!r}") from exc
-            if size == 0:
-                while self._read_line(conn):
-                    pass  # trailers
-                return bytes(body)
-            body += self._read_exact(conn, size)
-            if self._read_line(conn):
-                raise ValueError("chunk data not followed by CRLF")
-
-    def _read_to_eof(self, conn: _Connection) -> bytes:
-        while True:
-            data = _recv(conn, self._deadline)
-            if not data:
-                body = bytes(conn.buffer)
-                conn.buffer.clear()
-                return body
-            conn.buffer += data
-
-
-def readable_now(sock: socket.socket) -> bool:
-    """True when the socket has data or EOF waiting (poll, not select: fds may exceed 1024)."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+        self._response.close()
 
 
 def decode_text(body: bytes, content_type: str | None) -> str:
@@ -359,11 +203,7 @@ class HttpSession:
     """
 
     def __init__(self, timeout_ms: int | None) -> None:
-        self._timeout_s = None if timeout_ms is None else timeout_ms / 1000
-        self._idle: dict[tuple[str, int], _Connection] = {}
-        self._open: set[_Connection] = set()
-        self._lock = threading.Lock()
-        self._aborted = False
+        self._session = ClientSession(None if timeout_ms is None else timeout_ms / 1000)
 
     def __enter__(self) -> HttpSession:
         return self
@@ -375,7 +215,7 @@ class HttpSession:
         self, method: str, url: str, body: bytes | None = None, content_type: str | None = None
     ) -> HttpResponse:
         """Send a request and read the response head, following redirects like reqwest."""
-        deadline = None if self._timeout_s is None else time.monotonic() + self._timeout_s
+        deadline = self._session.deadline()
         for _ in range(_MAX_REDIRECTS + 1):
             target = _Target(url)
             response = self._send_once(method, target, body, content_type, deadline)
@@ -400,119 +240,29 @@ class HttpSession:
         content_type: str | None,
         deadline: float | None,
     ) -> HttpResponse:
-        lines = [f"{method} {target.path} HTTP/1.1", f"host: {target.host_header}", "accept: */*"]
+        headers = [("host", target.host_header), ("accept", "*/*")]
         if content_type is not None:
-            lines.append(f"content-type: {content_type}")
+            headers.append(("content-type", content_type))
         if body is not None or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"content-length: {len(body or b'')}")
-        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+            headers.append(("content-length", str(len(body or b""))))
         try:
-            conn = self._checkout(target, deadline)
-        except (_Timeout, TimeoutError) as exc:
-            raise TransportError(ErrorKind.REQUEST, target.display, timed_out=True) from exc
-        except OSError as exc:
+            response = self._session.request(
+                method, target.host, target.port, target.path, headers, body, deadline=deadline
+            )
+        except ClientError as exc:
             raise TransportError(
-                ErrorKind.REQUEST, target.display, connect=True, cause=str(exc)
+                ErrorKind.REQUEST,
+                target.display,
+                timed_out=exc.timed_out,
+                connect=exc.phase == "connect" and not exc.timed_out,
+                cause=exc.cause,
             ) from exc
-        try:
-            conn.sock.settimeout(_remaining(deadline))
-            conn.sock.sendall(payload)
-            status, headers, http10 = self._read_head(conn, deadline)
-        except (_Timeout, TimeoutError) as exc:
-            self._discard(conn)
-            raise TransportError(ErrorKind.REQUEST, target.display, timed_out=True) from exc
-        except (_Broken, ValueError, OSError) as exc:
-            self._discard(conn)
-            raise TransportError(ErrorKind.REQUEST, target.display, cause=str(exc)) from exc
-        return HttpResponse(self, conn, target.display, method, status, headers, http10, deadline)
-
-    def _checkout(self, target: _Target, deadline: float | None) -> _Connection:
-        key = (target.host, target.port)
-        with self._lock:
-            if self._aborted:
-                raise OSError("request aborted: the consumer is stopping")
-            conn = self._idle.pop(key, None)
-        if conn is not None:
-            # Like hyper's pool: a pooled connection the peer has closed (readable) is not reused.
-            if not readable_now(conn.sock) and not conn.buffer:
-                return conn
-            self._discard(conn)
-        sock = socket.create_connection((target.host, target.port), timeout=_remaining(deadline))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(sock, key)
-        with self._lock:
-            self._open.add(conn)
-            aborted = self._aborted
-        if aborted:
-            self._discard(conn)
-            raise OSError("request aborted: the consumer is stopping")
-        return conn
-
-    @staticmethod
-    def _read_head(
-        conn: _Connection, deadline: float | None
-    ) -> tuple[int, list[tuple[str, str]], bool]:
-        while True:
-            end = -1
-            while end < 0:
-                end = conn.buffer.find(b"\r\n\r\n")
-                size = 4
-                if end < 0:
-                    end = conn.buffer.find(b"\n\n")
-                    size = 2
-                if end >= 0:
-                    break
-                if len(conn.buffer) > _MAX_HEAD_BYTES:
-                    raise ValueError("message head is too large")
-                data = _recv(conn, deadline)
-                if not data:
-                    raise _Broken("connection closed before message completed")
-                conn.buffer += data
-            head = bytes(conn.buffer[:end])
-            del conn.buffer[: end + size]
-            lines = head.replace(b"\r\n", b"\n").split(b"\n")
-            match = _STATUS_LINE.fullmatch(lines[0])
-            if match is None:
-                raise ValueError(f"invalid HTTP status line {lines[0][:60]!r}")
-            status = int(match.group(2))
-            headers: list[tuple[str, str]] = []
-            for line in lines[1:]:
-                name, sep, value = line.partition(b":")
-                if not sep or not _TOKEN.fullmatch(name):
-                    raise ValueError(f"invalid header line {line[:60]!r}")
-                headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
-            if 100 <= status < 200 and status != 101:
-                continue  # informational responses precede the real one
-            return status, headers, match.group(1) == b"0"
-
-    def _release(self, conn: _Connection) -> None:
-        with self._lock:
-            if not self._aborted and conn.key not in self._idle:
-                self._idle[conn.key] = conn
-                return
-        self._discard(conn)
-
-    def _discard(self, conn: _Connection) -> None:
-        with self._lock:
-            self._open.discard(conn)
-            if self._idle.get(conn.key) is conn:
-                del self._idle[conn.key]
-        conn.sock.close()
+        return HttpResponse(response, target.display)
 
     def abort(self) -> None:
         """Break every request in flight (safe from another thread); later requests fail fast."""
-        with self._lock:
-            self._aborted = True
-            conns = list(self._open)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)
+        self._session.abort()
 
     def close(self) -> None:
         """Close every connection of this session."""
-        with self._lock:
-            conns = list(self._open)
-            self._open.clear()
-            self._idle.clear()
-        for conn in conns:
-            conn.sock.close()
+        self._session.close()

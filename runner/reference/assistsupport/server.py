@@ -23,6 +23,15 @@ from typing import Any
 
 from runner.backends.admin_token import ADMIN_TOKEN_ENV, token_matches
 from runner.errors import DefinitionError
+from runner.http11.server import (
+    BackgroundServer,
+    Exchange,
+    Request,
+    Response,
+    ServerOptions,
+    json_response,
+    serve_until_signalled,
+)
 from runner.pins import Pin, load_pin
 from runner.reference.assistsupport import serde_json
 from runner.reference.assistsupport.client import HttpSession
@@ -39,12 +48,6 @@ from runner.reference.assistsupport.preflight import (
     PreflightStatus,
     read_settings,
     run_preflight,
-)
-from runner.reference.assistsupport.serving import (
-    BackgroundServer,
-    JsonRequestHandler,
-    stop_signals,
-    wait_for,
 )
 
 __all__ = [
@@ -261,62 +264,60 @@ class _ConsumerApp:
             session.abort()
 
 
-class _ConsumerHandler(JsonRequestHandler):
-    """HTTP routes of the reference consumer."""
+_IDLE_CONNECTION_S = 300.0
 
-    @property
-    def app(self) -> _ConsumerApp:
-        app: _ConsumerApp = self.server.app
-        return app
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/v1/health":
-            self.send_json(200, {"status": "ok"})
-        elif path == "/v1/preflight":
-            self._preflight()
-        elif path == "/v1/pin":
-            self.send_json(200, self.app.pin.assistsupport_view())
-        elif path == "/v1/admin/env":
-            if self._admin_allowed():
-                self._env_state(200)
-        elif path in ("/v1/draft",):
-            self._method_not_allowed()
+class _ConsumerRoutes:
+    """HTTP routes of the reference consumer: one request in, one Response out."""
+
+    def __init__(self, app: _ConsumerApp) -> None:
+        self.app = app
+
+    def __call__(self, request: Request, exchange: Exchange) -> Response:
+        path = request.path
+        body = request.body or b""
+        if request.method == "GET":
+            if path == "/v1/health":
+                return json_response(200, {"status": "ok"})
+            if path == "/v1/preflight":
+                return self._preflight()
+            if path == "/v1/pin":
+                return json_response(200, self.app.pin.assistsupport_view())
+            if path == "/v1/admin/env":
+                return self._admin_refusal(request) or self._env_state(200)
+            if path == "/v1/draft":
+                return self._method_not_allowed(request)
+        elif request.method == "POST":
+            if path == "/v1/draft":
+                return self._draft(body)
+            if path == "/v1/admin/env":
+                return self._admin_refusal(request) or self._set_env(body)
+            if path in ("/v1/health", "/v1/preflight", "/v1/pin"):
+                return self._method_not_allowed(request)
         else:
-            self.send_json(404, {"error": f"no route {path}"})
+            return self._method_not_allowed(request)
+        return json_response(404, {"error": f"no route {path}"})
 
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        body = self.read_request_body()
-        if path == "/v1/draft":
-            self._draft(body)
-        elif path == "/v1/admin/env":
-            if self._admin_allowed():
-                self._set_env(body)
-        elif path in ("/v1/health", "/v1/preflight", "/v1/pin"):
-            self._method_not_allowed()
-        else:
-            self.send_json(404, {"error": f"no route {path}"})
-
-    def _admin_allowed(self) -> bool:
+    def _admin_refusal(self, request: Request) -> Response | None:
         """The admin route repoints the consumer: only with the environment's token (401 otherwise)."""
         if not self.app.admin_token:
-            self.send_json(
+            return json_response(
                 403, {"error": f"admin route off: start the consumer with {ADMIN_TOKEN_ENV} set"}
             )
-            return False
-        if token_matches(self.app.admin_token, self.headers.get("Authorization")):
-            return True
-        self.send_json(
+        if token_matches(self.app.admin_token, request.headers.get("Authorization")):
+            return None
+        return json_response(
             401,
             {"error": "admin route needs the environment's token: Authorization: Bearer <token>"},
         )
-        return False
 
-    def _method_not_allowed(self) -> None:
-        self.send_json(405, {"error": f"method {self.command} not allowed on {self.path}"})
+    @staticmethod
+    def _method_not_allowed(request: Request) -> Response:
+        return json_response(
+            405, {"error": f"method {request.method} not allowed on {request.target}"}
+        )
 
-    def _preflight(self) -> None:
+    def _preflight(self) -> Response:
         app = self.app
         settings = app.settings()
         session = app.open_session(settings)
@@ -324,9 +325,9 @@ class _ConsumerHandler(JsonRequestHandler):
             status = run_preflight(session, app.pin, settings.enabled, settings.base_url)
         finally:
             app.close_session(session)
-        self.send_json(200, {**status.to_dict(), "ask_body": app.ask_body.value})
+        return json_response(200, {**status.to_dict(), "ask_body": app.ask_body.value})
 
-    def _draft(self, raw: bytes) -> None:
+    def _draft(self, raw: bytes) -> Response:
         started = time.perf_counter()
         app = self.app
         try:
@@ -336,19 +337,19 @@ class _ConsumerHandler(JsonRequestHandler):
         ticket = request.get("ticket") if isinstance(request, dict) else None
         notes = request.get("notes") if isinstance(request, dict) else None
         if not isinstance(ticket, str) or not (notes is None or isinstance(notes, str)):
-            self.send_json(
+            return json_response(
                 400,
                 {
                     "error": 'body must be a JSON object {"ticket": "<text>"} '
                     'with an optional string "notes"'
                 },
             )
-            return
         try:
             ticket.encode("utf-8")
         except UnicodeEncodeError:
-            self.send_json(400, {"error": "ticket must be valid Unicode text (no lone surrogates)"})
-            return
+            return json_response(
+                400, {"error": "ticket must be valid Unicode text (no lone surrogates)"}
+            )
         settings = app.settings()
         session = app.open_session(settings)
         try:
@@ -368,7 +369,7 @@ class _ConsumerHandler(JsonRequestHandler):
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         applied = result is not None and result.applied
         if app.enrichment is EnrichmentMode.BLOCKING and not applied:
-            self.send_json(
+            return json_response(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 {
                     "error": f"Draft blocked: MemoryKernel enrichment failed: {enrichment['message']}",
@@ -378,8 +379,7 @@ class _ConsumerHandler(JsonRequestHandler):
                     "ask_body": app.ask_body.value,
                 },
             )
-            return
-        self.send_json(
+        return json_response(
             200,
             {
                 "draft": build_draft(ticket, result, notes),
@@ -390,29 +390,32 @@ class _ConsumerHandler(JsonRequestHandler):
             },
         )
 
-    def _set_env(self, raw: bytes) -> None:
+    def _set_env(self, raw: bytes) -> Response:
         try:
             changes = json.loads(raw)
         except ValueError:
             changes = None
         if not isinstance(changes, dict):
-            self.send_json(400, {"error": "body must be a JSON object of ASSISTSUPPORT_* names"})
-            return
+            return json_response(
+                400, {"error": "body must be a JSON object of ASSISTSUPPORT_* names"}
+            )
         for name, value in changes.items():
             if not _ENV_NAME.fullmatch(name):
-                self.send_json(400, {"error": f"{name}: only ASSISTSUPPORT_* variables can be set"})
-                return
+                return json_response(
+                    400, {"error": f"{name}: only ASSISTSUPPORT_* variables can be set"}
+                )
             if value is not None and not isinstance(value, str):
-                self.send_json(400, {"error": f"{name}: value must be a string or null (to unset)"})
-                return
+                return json_response(
+                    400, {"error": f"{name}: value must be a string or null (to unset)"}
+                )
         self.app.set_overrides(changes)
-        self._env_state(200)
+        return self._env_state(200)
 
-    def _env_state(self, status: int) -> None:
+    def _env_state(self, status: int) -> Response:
         app = self.app
         env = app.env()
         settings = app.settings()
-        self.send_json(
+        return json_response(
             status,
             {
                 "env": {name: env.get(name) for name in sorted(set(ADAPTER_ENV_NAMES) | set(env))},
@@ -457,7 +460,12 @@ class AssistSupportServer:
         token = os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token
         self._app = _ConsumerApp(pin, self.ask_body, self.enrichment, env, token)
         self._server = BackgroundServer(
-            "assistsupport", host, port, _ConsumerHandler, self._app, on_stop=self._app.abort_all
+            "assistsupport",
+            host,
+            port,
+            _ConsumerRoutes(self._app),
+            ServerOptions(idle_timeout_s=_IDLE_CONNECTION_S, backlog=128),
+            on_stop=self._app.abort_all,
         )
 
     @property
@@ -496,14 +504,10 @@ def serve(pin: Path, host: str, port: int, ask_body: str, enrichment: str) -> No
     server = AssistSupportServer(
         loaded, host=host, port=port, ask_body=ask_body, enrichment=enrichment
     )
-    with stop_signals() as stop:
-        server.start()
-        try:
-            print(
-                f"assistsupport ({server.ask_body.value}, pin {loaded.release_tag}) "
-                f"listening on {server.url}",
-                flush=True,
-            )
-            wait_for(stop)
-        finally:
-            server.stop()
+    serve_until_signalled(
+        server,
+        lambda: (
+            f"assistsupport ({server.ask_body.value}, pin {loaded.release_tag}) "
+            f"listening on {server.url}"
+        ),
+    )

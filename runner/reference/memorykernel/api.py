@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runner.reference.memorykernel.failures import KernelFailure
 from runner.reference.memorykernel.model import (
     KernelError,
     constraint_from_request,
@@ -20,7 +21,7 @@ from runner.reference.memorykernel.query import (
     snapshot_id,
 )
 from runner.reference.memorykernel.requests import SUMMARY_RECORD_TYPES
-from runner.reference.memorykernel.store import Store, StoreError
+from runner.reference.memorykernel.store import Store
 from runner.reference.memorykernel.timestamps import Timestamp
 
 logger = logging.getLogger(__name__)
@@ -41,13 +42,10 @@ class ServiceFailure(Exception):
         return f"{self.status} {self.code}: {self.message}"
 
 
-class ContextPackageNotFound(Exception):
-    """No package stored under the requested id."""
-
-
-def classify(message: str, default_status: int, default_code: str) -> ServiceFailure:
-    """`classify_api_error`: the error text decides the code; otherwise the endpoint's default."""
-    text = message.lower()
+def classify(failure: KernelFailure, default_status: int, default_code: str) -> ServiceFailure:
+    """`classify_api_error`: the whole cause chain decides the code, the outermost text is sent."""
+    text = failure.diagnostic.lower()
+    message = failure.message
     if "context package not found" in text:
         return ServiceFailure(404, "context_package_not_found", message)
     if any(
@@ -76,10 +74,13 @@ def run_operation(operation: Callable[[], T], default_status: int, default_code:
     """Run one blocking API call; any failure becomes a classified ServiceFailure."""
     try:
         return operation()
+    except KernelFailure as failure:
+        raise classify(failure, default_status, default_code) from failure
+    except KernelError as exc:  # memory-kernel-core's errors reach anyhow without a context
+        raise classify(KernelFailure(str(exc)), default_status, default_code) from exc
     except Exception as exc:
-        if not isinstance(exc, KernelError | ContextPackageNotFound | StoreError):
-            logger.exception("unexpected failure in a MemoryKernel operation")
-        raise classify(str(exc), default_status, default_code) from exc
+        logger.exception("unexpected failure in a MemoryKernel operation")
+        raise classify(KernelFailure(str(exc)), default_status, default_code) from exc
 
 
 class MemoryKernelApi:
@@ -189,5 +190,5 @@ class MemoryKernelApi:
             store.migrate()
             package = store.get_context_package(context_package_id)
         if package is None:
-            raise ContextPackageNotFound(f"context package not found: {context_package_id}")
+            raise KernelFailure(f"context package not found: {context_package_id}")
         return package

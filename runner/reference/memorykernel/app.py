@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from runner.contract import Release
+from runner.http11.server import Exchange, Request, Response
 from runner.reference.memorykernel.api import MemoryKernelApi, ServiceFailure, run_operation
 from runner.reference.memorykernel.json_body import (
     JsonRejection,
     Struct,
+    body_read_failed,
     decode_body,
     is_json_content_type,
     length_limit_exceeded,
@@ -40,26 +42,6 @@ CONTEXT_PREFIX = "/v1/context/"
 
 
 @dataclass(frozen=True)
-class Response:
-    """What to send back: status, optional content type, extra headers, body."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Request:
-    """One parsed request. `body` is None when it exceeded the body limit and was not read."""
-
-    method: str
-    path: str
-    content_type: str | None
-    body: bytes | None
-
-
-@dataclass(frozen=True)
 class _JsonRoute:
     """A POST route whose handler takes a JSON body of type `kind`."""
 
@@ -75,7 +57,7 @@ class MemoryKernelApp:
     def __init__(self, release: Release, db: Path) -> None:
         self.release = release
         self.api = MemoryKernelApi(db)
-        self._openapi = openapi_yaml(release).encode("utf-8")
+        self._openapi = openapi_yaml(release)
         # Operations are looked up on `self.api` per call, so a substituted operation takes effect.
         self._json_routes: dict[str, _JsonRoute] = {
             "/v1/db/migrate": _JsonRoute(
@@ -98,6 +80,10 @@ class MemoryKernelApp:
             ),
         }
 
+    def __call__(self, request: Request, exchange: Exchange) -> Response:
+        """The server's handler: `handle(request)`."""
+        return self.handle(request)
+
     def handle(self, request: Request) -> Response:
         """Answer one request (HEAD is answered as GET; the transport drops the body)."""
         method = "GET" if request.method == "HEAD" else request.method
@@ -105,7 +91,7 @@ class MemoryKernelApp:
         if path == "/v1/health":
             return self._only(method, "GET") or self._envelope({"status": "ok"})
         if path == "/v1/openapi":
-            return self._only(method, "GET") or Response(200, self._openapi, YAML_CONTENT_TYPE)
+            return self._only(method, "GET") or Response.of(200, self._openapi, YAML_CONTENT_TYPE)
         if path == "/v1/db/schema-version":
             return self._only(method, "POST") or self._run(
                 self.api.schema_status, 503, "schema_unavailable"
@@ -136,6 +122,8 @@ class MemoryKernelApp:
         try:
             if not is_json_content_type(request.content_type):
                 raise missing_content_type()
+            if request.body_error is not None:
+                raise body_read_failed(request.body_error)
             if request.body is None:
                 raise length_limit_exceeded()
             body = decode_body(request.body, route.kind)
@@ -165,7 +153,7 @@ class MemoryKernelApp:
             "api_contract_version": self.release.api_contract_version,
             "data": data,
         }
-        return Response(200, _json_bytes(body), JSON_CONTENT_TYPE)
+        return Response.of(200, _json_bytes(body), JSON_CONTENT_TYPE)
 
     def _error(self, failure: ServiceFailure) -> Response:
         error: dict[str, Any] = {"code": failure.code, "message": failure.message}
@@ -177,7 +165,7 @@ class MemoryKernelApp:
         }
         if self.release.keeps_legacy_error:
             body["legacy_error"] = failure.message
-        return Response(failure.status, _json_bytes(body), JSON_CONTENT_TYPE)
+        return Response.of(failure.status, _json_bytes(body), JSON_CONTENT_TYPE)
 
 
 def _json_bytes(value: Any) -> bytes:

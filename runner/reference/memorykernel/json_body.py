@@ -52,6 +52,11 @@ def length_limit_exceeded() -> JsonRejection:
     return JsonRejection(413, f"{LENGTH_LIMIT_PREFIX}: length limit exceeded", LENGTH_LIMIT_PREFIX)
 
 
+def body_read_failed(reason: str) -> JsonRejection:
+    """The 400 rejection for a body the connection could not deliver (broken chunking, EOF)."""
+    return JsonRejection(400, f"{LENGTH_LIMIT_PREFIX}: {reason}", LENGTH_LIMIT_PREFIX)
+
+
 def is_json_content_type(value: str | None) -> bool:
     """axum's check: `application/json` or any `application/*+json`, parameters allowed."""
     if value is None:

@@ -1,7 +1,7 @@
 """Reference MemoryKernel service: the v0.3.2 (service.v2) and v0.4.0 (service.v3) HTTP contract.
 
-Standard library only (http.server, sqlite3, json) so it starts fast in a slim container. It
-reproduces the tagged releases, not the untagged head: no `/v1/ready`, no telemetry in health,
+Standard library only (sqlite3, json) and the project's `http11` toolkit, so it starts fast in
+a slim container. It reproduces the tagged releases, not the untagged head: no `/v1/ready`, no telemetry in health,
 no server-side operation timeout. See `app` for routing, `api` for the operations and
 error classification, `store` for SQLite, `query` for ordering, `json_body` for request
 decoding with axum's rejection texts.
@@ -14,18 +14,20 @@ decoding with axum's rejection texts.
 
 from __future__ import annotations
 
-import errno
 import logging
-import signal
-import socket
-import threading
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 
 from runner.contract import RELEASES, Release
-from runner.errors import DefinitionError, EnvironmentProblem
+from runner.errors import DefinitionError
+from runner.http11.server import (
+    BackgroundServer,
+    ServerOptions,
+    WorkerSlots,
+    serve_until_signalled,
+)
 from runner.reference.memorykernel.app import MemoryKernelApp
-from runner.reference.memorykernel.transport import MemoryKernelHTTPServer
+from runner.reference.memorykernel.json_body import BODY_LIMIT_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -44,71 +46,53 @@ def release_for(tag: str) -> Release:
 
 
 class MemoryKernelServer:
-    """The reference service on a background thread: `with MemoryKernelServer(...) as mk:`."""
+    """The reference service on a background thread: `with MemoryKernelServer(...) as mk:`.
 
-    def __init__(self, release: str, db: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    Handlers share one worker slot per CPU, as the real service's tokio workers are shared by
+    its blocking database calls: a database locked by another writer stalls health too.
+    """
+
+    def __init__(
+        self,
+        release: str,
+        db: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        workers: int | None = None,
+    ) -> None:
         self.release = release_for(release)
         self.db = Path(db)
         self.host = host
-        self._requested_port = port
-        self._bound_port: int | None = None
-        self._server: MemoryKernelHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        slots = WorkerSlots.per_cpu() if workers is None else WorkerSlots(workers)
+        self.app = MemoryKernelApp(self.release, self.db)
+        self._server = BackgroundServer(
+            f"memorykernel-{self.release.tag}",
+            host,
+            port,
+            self.app,
+            ServerOptions(body_limit=BODY_LIMIT_BYTES, slots=slots),
+        )
 
     @property
     def port(self) -> int:
         """The bound port (the real one when 0 was asked for); kept after `stop()`."""
-        if self._bound_port is None:
-            raise RuntimeError("MemoryKernelServer has not been started")
-        return self._bound_port
+        return self._server.port
 
     @property
     def url(self) -> str:
         """Base URL, e.g. `http://127.0.0.1:40123`."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._server.url
 
     def start(self) -> MemoryKernelServer:
         """Bind and start serving; EnvironmentProblem when the address cannot be bound."""
-        with self._lock:
-            if self._server is not None:
-                return self
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            app = MemoryKernelApp(self.release, self.db)
-            address = (self.host, self._requested_port)
-            try:
-                server = MemoryKernelHTTPServer(address, app, family)
-            except OSError as exc:
-                raise EnvironmentProblem(
-                    _bind_failure(self.host, self._requested_port, exc)
-                ) from exc
-            self._server = server
-            self._bound_port = int(server.server_address[1])
-            self._thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"memorykernel-{self.release.tag}-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-            logger.info(
-                "memorykernel %s serving %s with db %s", self.release.tag, self.url, self.db
-            )
-            return self
+        self._server.start()
+        logger.info("memorykernel %s serving %s with db %s", self.release.tag, self.url, self.db)
+        return self
 
     def stop(self) -> None:
         """Stop accepting, close open connections, join threads. Safe to call twice."""
-        with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(_STOP_JOIN_TIMEOUT_S)
+        self._server.stop()
 
     def __enter__(self) -> MemoryKernelServer:
         return self.start()
@@ -120,16 +104,6 @@ class MemoryKernelServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _bind_failure(host: str, port: int, exc: OSError) -> str:
-    address = f"{host}:{port}"
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"cannot listen on {address}: address already in use; "
-            "pick another --bind or stop the process holding it"
-        )
-    return f"cannot listen on {address}: {exc.strerror or exc}; check --bind"
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -149,18 +123,4 @@ def serve(release: str, bind: str, db: Path) -> None:
     """
     host, port = split_bind(bind)
     server = MemoryKernelServer(release, db, host=host, port=port)
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        server.start()
-        while not stop_requested.wait(0.5):
-            pass
-        logger.info("memorykernel %s stopping on signal", server.release.tag)
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signalled(server)

@@ -2,15 +2,16 @@
 
 Each operation opens its own connection, as the real service opens the store per request, so a
 database file that is replaced, locked or corrupted under a running service is noticed at once.
-Every failure surfaces as `StoreError` carrying SQLite's own text (`unable to open database
-file`, `file is not a database`, `database is locked`, `UNIQUE constraint failed: …`): the HTTP
-layer classifies errors by that text, exactly as the service does.
+The statements, their order, their transactions and the context each failure gets follow
+memory-kernel-store-sqlite, so the layout (`schema`) and the errors (`failures`) are the real
+store's: a link written twice is two rows, a context package saved twice is a UNIQUE conflict.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,54 +19,49 @@ from pathlib import Path
 from typing import Any
 
 from runner.contract import LATEST_SCHEMA_VERSION
+from runner.reference.memorykernel.failures import KernelFailure, bare, context
 from runner.reference.memorykernel.model import MemoryRecord, ValidationFailed
-from runner.reference.memorykernel.timestamps import Timestamp, parse_rfc3339
+from runner.reference.memorykernel.schema import (
+    CREATE_SCHEMA_MIGRATIONS,
+    MIGRATION_1,
+    MIGRATION_2_INDEXES,
+    MIGRATION_2_REPLACE,
+    MIGRATION_2_STAGING,
+    SUMMARY_PAYLOAD_TABLES,
+)
+from runner.reference.memorykernel.timestamps import (
+    Timestamp,
+    TimestampParseError,
+    UlidError,
+    canonical_ulid,
+    new_ulid,
+    parse_rfc3339,
+)
 
 BUSY_TIMEOUT_MS = 5000
+_MIGRATING = threading.Lock()
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
-        CREATE TABLE IF NOT EXISTS memory_records (
-            memory_version_id TEXT PRIMARY KEY,
-            memory_id TEXT NOT NULL,
-            version INTEGER NOT NULL CHECK (version >= 1),
-            record_type TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            effective_at TEXT NOT NULL,
-            truth_status TEXT NOT NULL,
-            authority TEXT NOT NULL,
-            confidence REAL,
-            writer TEXT NOT NULL,
-            justification TEXT NOT NULL,
-            source_uri TEXT NOT NULL,
-            source_hash TEXT,
-            evidence_json TEXT NOT NULL,
-            payload_json TEXT NOT NULL,
-            UNIQUE (memory_id, version)
-        );
-        CREATE TABLE IF NOT EXISTS memory_links (
-            from_memory_version_id TEXT NOT NULL REFERENCES memory_records(memory_version_id),
-            to_memory_version_id TEXT NOT NULL REFERENCES memory_records(memory_version_id),
-            relation TEXT NOT NULL CHECK (relation IN ('supersedes', 'contradicts')),
-            writer TEXT NOT NULL,
-            justification TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            PRIMARY KEY (from_memory_version_id, to_memory_version_id, relation)
-        );
-        CREATE INDEX IF NOT EXISTS memory_records_by_memory_id ON memory_records (memory_id);
-    """,
-    2: """
-        CREATE TABLE IF NOT EXISTS context_packages (
-            context_package_id TEXT PRIMARY KEY,
-            package_json TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-    """,
-}
-
-
-class StoreError(Exception):
-    """A store failure; the message is what the service's error classification reads."""
+_RECORD_COLUMNS = (
+    "memory_id, version, record_type, created_at, effective_at, truth_status, authority,"
+    " confidence, writer, justification, source_uri, source_hash, evidence_json"
+)
+_LIST_RECORDS = (
+    f"SELECT memory_version_id, {_RECORD_COLUMNS} FROM memory_records"
+    " ORDER BY created_at DESC, memory_id ASC, memory_version_id ASC"
+)
+_LOAD_CONSTRAINT = (
+    "SELECT actor, action, resource, effect, note FROM constraint_payloads"
+    " WHERE memory_version_id = ?"
+)
+_LOAD_LINKS = (
+    "SELECT to_memory_version_id FROM memory_links"
+    " WHERE from_memory_version_id = ? AND link_type = ? ORDER BY id ASC"
+)
+_INSERT_LINK = (
+    "INSERT INTO memory_links (from_memory_version_id, to_memory_version_id, link_type, writer,"
+    " justification, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_GET_PACKAGE = "SELECT package_json FROM context_packages WHERE context_package_id = ?"
 
 
 @dataclass(frozen=True)
@@ -96,22 +92,19 @@ class Store:
     @contextmanager
     def open(cls, path: Path) -> Iterator[Store]:
         """Open (creating the file if missing) and configure; close on exit."""
-        try:
+        with context(f"failed to open sqlite database at {path}"):
             connection = sqlite3.connect(
                 str(path),
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=True,  # rusqlite opens with SQLITE_OPEN_URI
             )
-        except sqlite3.Error as exc:
-            raise StoreError(f"failed to open sqlite database {path}: {exc}") from exc
         try:
-            try:
-                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            with context("failed to configure sqlite pragmas"):
                 connection.execute("PRAGMA journal_mode = WAL").fetchall()
                 connection.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.Error as exc:
-                raise StoreError(f"failed to configure sqlite database {path}: {exc}") from exc
+                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             yield cls(connection)
         finally:
             connection.close()
@@ -120,213 +113,414 @@ class Store:
 
     def schema_status(self) -> SchemaStatus:
         """Read the schema version; only creates `schema_migrations` when it is absent."""
-        with _sqlite_errors("failed to read schema status"):
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            applied = [row[0] for row in self._db.execute("SELECT version FROM schema_migrations")]
-            tables = self._tables()
-        if "memory_records" in tables:
-            self._check_record_columns()
-        inferred = False
-        if applied:
-            current = max(applied)
-        elif "context_packages" in tables and "memory_records" in tables:
-            current, inferred = 2, True
-        elif "memory_records" in tables:
-            current, inferred = 1, True
-        else:
-            current = 0
-        pending = [v for v in range(1, LATEST_SCHEMA_VERSION + 1) if v > current]
+        with context("failed to apply schema_migrations table"):
+            self._db.execute(CREATE_SCHEMA_MIGRATIONS)
+        current, inferred = self._effective_schema_version()
+        pending = list(range(current + 1, LATEST_SCHEMA_VERSION + 1))
         return SchemaStatus(current, LATEST_SCHEMA_VERSION, pending, inferred)
 
     def migrate(self) -> None:
-        """Apply pending migrations; a database newer than this build is refused."""
-        status = self.schema_status()
-        if status.current_version > LATEST_SCHEMA_VERSION:
-            raise StoreError(
-                f"unsupported schema version {status.current_version}; "
-                f"expected {LATEST_SCHEMA_VERSION}"
+        """Apply migrations up to the latest; a database of any other version is refused."""
+        with context("failed to apply schema_migrations table"):
+            self._db.execute(CREATE_SCHEMA_MIGRATIONS)
+        version = self._recorded_version()
+        if version < LATEST_SCHEMA_VERSION:
+            # The real store checks the layout outside its migration transaction too; there the
+            # race with a concurrent first request lasts microseconds, here a GIL switch (5 ms)
+            # can sit inside it, so this process migrates one request at a time.
+            with _MIGRATING:
+                version = self._recorded_version()
+                if version == 0:
+                    version = self._bootstrap_schema_version()
+                if version < 2:
+                    self._apply_migration_2()
+                    version = self._recorded_version()
+        if version != LATEST_SCHEMA_VERSION:
+            raise KernelFailure(
+                f"unsupported schema version {version}; expected {LATEST_SCHEMA_VERSION}"
             )
-        if not status.pending_versions and not status.inferred_from_legacy:
-            return
-        with self._transaction("failed to apply schema migrations"):
-            applied = {row[0] for row in self._db.execute("SELECT version FROM schema_migrations")}
-            for version in range(1, LATEST_SCHEMA_VERSION + 1):
-                if version in applied:
-                    continue
-                # Idempotent DDL: on a legacy database it leaves the existing tables alone.
-                for statement in _statements(_MIGRATIONS[version]):
+
+    def _effective_schema_version(self) -> tuple[int, bool]:
+        recorded = self._recorded_version()
+        if recorded > 0:
+            return recorded, False
+        if not self._table_exists("memory_records"):
+            return 0, False
+        if self._has_column("memory_records", "memory_version_id"):
+            return 2, True
+        if self._has_column("memory_records", "memory_id"):
+            return 1, True
+        raise _invalid_schema()
+
+    def _bootstrap_schema_version(self) -> int:
+        if not self._table_exists("memory_records"):
+            with context("failed to apply migration v1"):
+                for statement in MIGRATION_1:
                     self._db.execute(statement)
+            self._record_version(1)
+            return 1
+        if self._has_column("memory_records", "memory_version_id"):
+            self._record_version(1)
+            self._record_version(2)
+            return 2
+        if self._has_column("memory_records", "memory_id"):
+            self._record_version(1)
+            return 1
+        raise _invalid_schema()
+
+    def _apply_migration_2(self) -> None:
+        if self._has_column("memory_records", "memory_version_id"):
+            self._record_version(2)
+            return
+        if not self._has_column("memory_records", "memory_id"):
+            raise KernelFailure(
+                "cannot apply migration v2: legacy memory_records.memory_id column is missing"
+            )
+        with self._transaction(
+            "failed to start migration v2 transaction", "failed to commit migration v2"
+        ):
+            with context("failed to create v2 staging tables"):
+                for statement in MIGRATION_2_STAGING:
+                    self._db.execute(statement)
+            version_ids = self._copy_records_to_v2()
+            self._copy_payloads_to_v2(version_ids)
+            self._copy_links_to_v2(version_ids)
+            with context("failed to replace legacy tables with v2 tables"):
+                for statement in MIGRATION_2_REPLACE:
+                    self._db.execute(statement)
+            with context("failed to create v2 indexes"):
+                for statement in MIGRATION_2_INDEXES:
+                    self._db.execute(statement)
+            with context("failed to record migration version 2"):
                 self._db.execute(
                     "INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, Timestamp.now().rfc3339()),
+                    (2, Timestamp.now().rfc3339()),
                 )
 
-    def _tables(self) -> set[str]:
-        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {row[0] for row in rows}
+    def _copy_records_to_v2(self) -> dict[str, str]:
+        select = f"SELECT {_RECORD_COLUMNS} FROM memory_records ORDER BY memory_id ASC"
+        with bare(select):
+            rows = self._db.execute(select).fetchall()
+        version_ids: dict[str, str] = {}
+        for row in rows:
+            version_id = new_ulid()
+            with context("failed to copy memory_records row into v2"):
+                self._db.execute(
+                    f"INSERT INTO memory_records_v2 (memory_version_id, {_RECORD_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (version_id, *row),
+                )
+            version_ids[row[0]] = version_id
+        return version_ids
 
-    def _check_record_columns(self) -> None:
-        with _sqlite_errors("failed to inspect memory_records"):
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(memory_records)")}
-        missing = [c for c in ("memory_id", "memory_version_id") if c not in columns]
-        if missing:
-            raise StoreError(
-                "database schema is invalid: memory_records lacks " + ", ".join(missing)
+    def _copy_payloads_to_v2(self, version_ids: dict[str, str]) -> None:
+        select = "SELECT memory_id, actor, action, resource, effect, note FROM constraint_payloads"
+        with bare(select):
+            rows = self._db.execute(select).fetchall()
+        for memory_id, *fields in rows:
+            with context("failed to copy constraint payload into v2"):
+                self._db.execute(
+                    "INSERT INTO constraint_payloads_v2 (memory_version_id, actor, action,"
+                    " resource, effect, note) VALUES (?, ?, ?, ?, ?, ?)",
+                    (_mapped(version_ids, memory_id), *fields),
+                )
+        for table in SUMMARY_PAYLOAD_TABLES.values():
+            select = f"SELECT memory_id, summary FROM {table}"
+            with bare(select):
+                rows = self._db.execute(select).fetchall()
+            for memory_id, summary in rows:
+                with context(f"failed to copy payload row into {table}_v2"):
+                    self._db.execute(
+                        f"INSERT INTO {table}_v2 (memory_version_id, summary) VALUES (?, ?)",
+                        (_mapped(version_ids, memory_id), summary),
+                    )
+
+    def _copy_links_to_v2(self, version_ids: dict[str, str]) -> None:
+        select = (
+            "SELECT from_memory_id, to_memory_id, link_type, writer, justification, created_at"
+            " FROM memory_links ORDER BY id ASC"
+        )
+        with bare(select):
+            rows = self._db.execute(select).fetchall()
+        for source, target, *fields in rows:
+            with context("failed to copy memory link into v2"):
+                self._db.execute(
+                    "INSERT INTO memory_links_v2 (from_memory_version_id, to_memory_version_id,"
+                    " link_type, writer, justification, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (_mapped(version_ids, source), _mapped(version_ids, target), *fields),
+                )
+
+    def _recorded_version(self) -> int:
+        with context("failed to read current schema version"):
+            row = self._db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            version: int = row.fetchone()[0]
+        return version
+
+    def _record_version(self, version: int) -> None:
+        with context(f"failed to record migration version {version}"):
+            self._db.execute(
+                "INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, Timestamp.now().rfc3339()),
             )
+
+    def _table_exists(self, table: str) -> bool:
+        with context(f"failed to check if table exists: {table}"):
+            row = self._db.execute(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)",
+                (table,),
+            ).fetchone()
+        return bool(row[0] == 1)
+
+    def _has_column(self, table: str, column: str) -> bool:
+        if not self._table_exists(table):
+            return False
+        with context(f"failed to inspect table_info for {table}"):
+            names = [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
+        return column in names
 
     # --- records and links ----------------------------------------------------------------------
 
     def write_record(self, record: MemoryRecord) -> None:
-        """Validate and insert one version with its lineage links, atomically."""
+        """Validate and insert one version with its payload and lineage links, atomically."""
         try:
             record.validate()
         except ValidationFailed as exc:
-            raise StoreError(f"record validation failed: {exc}") from exc
-        with self._transaction("failed to write memory record"):
-            self._db.execute(
-                "INSERT INTO memory_records (memory_version_id, memory_id, version, record_type,"
-                " created_at, effective_at, truth_status, authority, confidence, writer,"
-                " justification, source_uri, source_hash, evidence_json, payload_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.memory_version_id,
-                    record.memory_id,
-                    record.version,
-                    record.record_type,
-                    record.created_at.rfc3339(),
-                    record.effective_at.rfc3339(),
-                    record.truth_status,
-                    record.authority,
-                    record.confidence,
-                    record.writer,
-                    record.justification,
-                    record.source_uri,
-                    record.source_hash,
-                    json.dumps(list(record.evidence)),
-                    json.dumps(record.payload),
-                ),
-            )
-            created_at = record.created_at.rfc3339()
+            raise KernelFailure(f"record validation failed: {exc}") from exc
+        version_id = record.memory_version_id
+        with self._transaction("failed to start transaction", "failed to commit write transaction"):
+            with context("failed to insert memory record"):
+                self._db.execute(
+                    f"INSERT INTO memory_records (memory_version_id, {_RECORD_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        version_id,
+                        record.memory_id,
+                        record.version,
+                        record.record_type,
+                        record.created_at.rfc3339(),
+                        record.effective_at.rfc3339(),
+                        record.truth_status,
+                        record.authority,
+                        record.confidence,
+                        record.writer,
+                        record.justification,
+                        record.source_uri,
+                        record.source_hash,
+                        json.dumps(
+                            list(record.evidence), ensure_ascii=False, separators=(",", ":")
+                        ),
+                    ),
+                )
+            self._insert_payload(record)
             for relation, targets in (
                 ("supersedes", record.supersedes),
                 ("contradicts", record.contradicts),
             ):
+                created_at = Timestamp.now().rfc3339()
                 for target in targets:
-                    self._insert_link(
+                    with context("failed to insert memory link"):
+                        self._db.execute(
+                            _INSERT_LINK,
+                            (
+                                version_id,
+                                target,
+                                relation,
+                                record.writer,
+                                record.justification,
+                                created_at,
+                            ),
+                        )
+
+    def _insert_payload(self, record: MemoryRecord) -> None:
+        payload = record.payload
+        if record.record_type == "constraint":
+            scope = payload["scope"]
+            with context("failed to insert constraint payload"):
+                self._db.execute(
+                    "INSERT INTO constraint_payloads (memory_version_id, actor, action, resource,"
+                    " effect, note) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
                         record.memory_version_id,
-                        target,
-                        relation,
-                        record.writer,
-                        record.justification,
-                        created_at,
-                    )
+                        scope["actor"],
+                        scope["action"],
+                        scope["resource"],
+                        payload["effect"],
+                        payload["note"],
+                    ),
+                )
+            return
+        table = SUMMARY_PAYLOAD_TABLES[record.record_type]
+        with context(f"failed to insert {record.record_type} payload"):
+            self._db.execute(
+                f"INSERT INTO {table} (memory_version_id, summary) VALUES (?, ?)",
+                (record.memory_version_id, payload["summary"]),
+            )
 
     def add_link(
         self, source: str, target: str, relation: str, writer: str, justification: str
     ) -> None:
-        """Record a lineage link between two existing versions."""
-        for name, value in (("writer", writer), ("justification", justification)):
-            if not value.strip():
-                raise StoreError(f"link validation failed: {name} must be provided")
-        with self._transaction("failed to write memory link"):
-            self._insert_link(
-                source, target, relation, writer, justification, Timestamp.now().rfc3339()
+        """Record one lineage link; the same link written twice is two rows, as in the real store."""
+        if not writer.strip():
+            raise KernelFailure("writer MUST be provided for every link write")
+        if not justification.strip():
+            raise KernelFailure("justification MUST be provided for every link write")
+        with (
+            self._transaction("failed to start transaction", "failed to commit link transaction"),
+            context("failed to insert memory link"),
+        ):
+            self._db.execute(
+                _INSERT_LINK,
+                (source, target, relation, writer, justification, Timestamp.now().rfc3339()),
             )
 
-    def _insert_link(
-        self, source: str, target: str, relation: str, writer: str, justification: str, at: str
-    ) -> None:
-        self._db.execute(
-            "INSERT INTO memory_links (from_memory_version_id, to_memory_version_id, relation,"
-            " writer, justification, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (source, target, relation, writer, justification, at),
+    def list_records(self) -> list[MemoryRecord]:
+        """Every stored version with its payload and lineage, newest first."""
+        with bare(_LIST_RECORDS):
+            rows = self._db.execute(_LIST_RECORDS).fetchall()
+        return [self._record_from_row(row) for row in rows]
+
+    def _record_from_row(self, row: Sequence[Any]) -> MemoryRecord:
+        version_id = _parse_ulid(row[0])
+        record_type = row[3]
+        if record_type != "constraint" and record_type not in SUMMARY_PAYLOAD_TABLES:
+            raise KernelFailure(f"unknown record_type: {record_type}")
+        payload = self._load_payload(version_id, record_type)
+        supersedes = self._load_links(version_id, "supersedes")
+        contradicts = self._load_links(version_id, "contradicts")
+        truth_status, authority = row[6], row[7]
+        if truth_status not in ("asserted", "observed", "inferred", "speculative", "retracted"):
+            raise KernelFailure(f"unknown truth_status: {truth_status}")
+        if authority not in ("authoritative", "derived", "note"):
+            raise KernelFailure(f"unknown authority: {authority}")
+        try:
+            evidence = json.loads(row[13])
+        except ValueError as exc:
+            raise KernelFailure("failed to deserialize evidence", (str(exc),)) from exc
+        return MemoryRecord(
+            memory_version_id=version_id,
+            memory_id=_parse_ulid(row[1]),
+            version=row[2],
+            created_at=_parse_timestamp(row[4]),
+            effective_at=_parse_timestamp(row[5]),
+            truth_status=truth_status,
+            authority=authority,
+            confidence=row[8],
+            writer=row[9],
+            justification=row[10],
+            source_uri=row[11],
+            source_hash=row[12],
+            evidence=tuple(evidence),
+            supersedes=supersedes,
+            contradicts=contradicts,
+            record_type=record_type,
+            payload=payload,
         )
 
-    def list_records(self) -> list[MemoryRecord]:
-        """Every stored version, with lineage read back from the links table."""
-        with _sqlite_errors("failed to list memory records"):
-            links: dict[tuple[str, str], list[str]] = {}
-            for source, target, relation in self._db.execute(
-                "SELECT from_memory_version_id, to_memory_version_id, relation"
-                " FROM memory_links ORDER BY rowid"
-            ):
-                links.setdefault((source, relation), []).append(target)
-            rows = self._db.execute(
-                "SELECT memory_version_id, memory_id, version, record_type, created_at,"
-                " effective_at, truth_status, authority, confidence, writer, justification,"
-                " source_uri, source_hash, evidence_json, payload_json"
-                " FROM memory_records ORDER BY rowid"
-            ).fetchall()
-        return [_record_from_row(row, links) for row in rows]
+    def _load_payload(self, version_id: str, record_type: str) -> dict[str, Any]:
+        if record_type == "constraint":
+            with bare(_LOAD_CONSTRAINT):
+                row = self._db.execute(_LOAD_CONSTRAINT, (version_id,)).fetchone()
+            if row is None:
+                raise KernelFailure(f"missing constraint payload for {version_id}")
+            actor, action, resource, effect, note = row
+            if effect not in ("allow", "deny"):
+                raise KernelFailure(
+                    "Conversion error from type Text at index: 3, "
+                    f"validation error: invalid constraint effect: {effect}"
+                )
+            scope = {"actor": actor, "action": action, "resource": resource}
+            return {"scope": scope, "effect": effect, "note": note}
+        table = SUMMARY_PAYLOAD_TABLES[record_type]
+        select = f"SELECT summary FROM {table} WHERE memory_version_id = ?"
+        with bare(select):
+            row = self._db.execute(select, (version_id,)).fetchone()
+        if row is None:
+            raise KernelFailure(f"missing payload in {table} for {version_id}")
+        return {"summary": row[0]}
+
+    def _load_links(self, version_id: str, relation: str) -> tuple[str, ...]:
+        with bare(_LOAD_LINKS):
+            rows = self._db.execute(_LOAD_LINKS, (version_id, relation)).fetchall()
+        targets = []
+        for (raw,) in rows:
+            try:
+                targets.append(canonical_ulid(raw))
+            except UlidError as exc:
+                raise KernelFailure(
+                    f"Conversion error from type Text at index: 0, invalid ULID in link row: {raw}"
+                ) from exc
+        return tuple(targets)
 
     # --- context packages -----------------------------------------------------------------------
 
     def save_context_package(self, package: dict[str, Any]) -> None:
-        """Persist a package so `GET /v1/context/{id}` finds it (same id → same package)."""
-        with self._transaction("failed to save context package"):
+        """Persist a package; the same id twice is a UNIQUE conflict (409), as in the real store."""
+        document = json.dumps(package, ensure_ascii=False, separators=(",", ":"))
+        with (
+            self._transaction(
+                "failed to start transaction", "failed to commit context package transaction"
+            ),
+            context("failed to persist context package"),
+        ):
             self._db.execute(
-                "INSERT OR REPLACE INTO context_packages (context_package_id, package_json,"
-                " created_at) VALUES (?, ?, ?)",
-                (package["context_package_id"], json.dumps(package), Timestamp.now().rfc3339()),
+                "INSERT INTO context_packages (context_package_id, generated_at, package_json)"
+                " VALUES (?, ?, ?)",
+                (package["context_package_id"], package["generated_at"], document),
             )
 
     def get_context_package(self, context_package_id: str) -> dict[str, Any] | None:
-        with _sqlite_errors("failed to read context package"):
-            row = self._db.execute(
-                "SELECT package_json FROM context_packages WHERE context_package_id = ?",
-                (context_package_id,),
-            ).fetchone()
+        """The stored package, or None."""
+        with bare(_GET_PACKAGE):
+            row = self._db.execute(_GET_PACKAGE, (context_package_id,)).fetchone()
         if row is None:
             return None
-        package: dict[str, Any] = json.loads(row[0])
+        try:
+            package: dict[str, Any] = json.loads(row[0])
+        except ValueError as exc:
+            raise KernelFailure(
+                "failed to deserialize stored context package", (str(exc),)
+            ) from exc
         return package
 
     @contextmanager
-    def _transaction(self, what: str) -> Iterator[None]:
-        with _sqlite_errors(what):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
+    def _transaction(self, begin_failure: str, commit_failure: str) -> Iterator[None]:
+        """rusqlite's `transaction()`: BEGIN DEFERRED, COMMIT, rolled back when dropped on error."""
+        with context(begin_failure):
+            self._db.execute("BEGIN DEFERRED")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise
+            raise
+        with context(commit_failure):
             self._db.execute("COMMIT")
 
 
-@contextmanager
-def _sqlite_errors(what: str) -> Iterator[None]:
-    """Turn sqlite3 errors into StoreError, keeping SQLite's text after the context."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"{what}: {exc}") from exc
-
-
-def _statements(script: str) -> Sequence[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
-
-
-def _record_from_row(row: Sequence[Any], links: dict[tuple[str, str], list[str]]) -> MemoryRecord:
-    version_id = row[0]
-    return MemoryRecord(
-        memory_version_id=version_id,
-        memory_id=row[1],
-        version=row[2],
-        record_type=row[3],
-        created_at=parse_rfc3339(row[4]),
-        effective_at=parse_rfc3339(row[5]),
-        truth_status=row[6],
-        authority=row[7],
-        confidence=row[8],
-        writer=row[9],
-        justification=row[10],
-        source_uri=row[11],
-        source_hash=row[12],
-        evidence=tuple(json.loads(row[13])),
-        payload=json.loads(row[14]),
-        supersedes=tuple(links.get((version_id, "supersedes"), ())),
-        contradicts=tuple(links.get((version_id, "contradicts"), ())),
+def _invalid_schema() -> KernelFailure:
+    return KernelFailure(
+        "database schema is invalid: memory_records has neither memory_id nor memory_version_id"
     )
+
+
+def _mapped(version_ids: dict[str, str], memory_id: str) -> str:
+    try:
+        return version_ids[memory_id]
+    except KeyError:
+        raise KernelFailure(
+            f"migration mapping missing memory_version_id for legacy memory_id {memory_id}"
+        ) from None
+
+
+def _parse_ulid(raw: str) -> str:
+    try:
+        return canonical_ulid(raw)
+    except UlidError as exc:
+        raise KernelFailure(f"invalid ULID: {raw}", (str(exc),)) from exc
+
+
+def _parse_timestamp(raw: str) -> Timestamp:
+    try:
+        return parse_rfc3339(raw)
+    except TimestampParseError as exc:
+        raise KernelFailure(f"invalid RFC3339 timestamp: {raw}", (str(exc),)) from exc
