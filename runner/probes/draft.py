@@ -13,6 +13,12 @@ import httpx
 
 from runner.tls import shared_ssl_context
 
+# Connections the probe may hold: one per Draft in flight (the sampler's MAX_IN_FLIGHT) and then
+# some. Every one stays pooled: with fewer keep-alive slots than connections, httpcore 1.0's
+# pool closes a "surplus" idle connection it has just handed to a waiting thread, which then
+# reads from a closed socket (`ReadError: [Errno 9] Bad file descriptor`, encode/httpcore#1110);
+# slow faults (hang, a schema restart) hold enough Drafts in flight to meet it.
+PROBE_CONNECTIONS = 128
 TICKET = "Customer cannot sync the desktop client after the update; asks whether to reinstall."
 
 
@@ -86,7 +92,9 @@ class HttpDraftProbe:
         self._body = json.dumps({"ticket": ticket}).encode()
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32),
+            limits=httpx.Limits(
+                max_connections=PROBE_CONNECTIONS, max_keepalive_connections=PROBE_CONNECTIONS
+            ),
             verify=shared_ssl_context(),
         )
 
