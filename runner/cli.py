@@ -46,6 +46,7 @@ def mkdrill(
 
 
 DEFAULT_REPORTS = Path("reports")
+STEADY_RATE_HZ = 100.0  # the probe's default while waiting for the steady state
 
 
 def _reports_root(out: Path | None) -> Path:
@@ -126,8 +127,8 @@ def run(
             envvar="MKDRILL_RATE",
             min=MIN_RATE_HZ,
             max=200,
-            help=f"Draft probe samples per second during the fault (at least {MIN_RATE_HZ:g}: "
-            "every drill asserts that rate).",
+            help=f"Drafts/s during the fault and restore (at least {MIN_RATE_HZ:g}; at most 70% "
+            "of the consumer's capacity).",
         ),
     ] = 25.0,
     consumer_timeout_ms: Annotated[
@@ -138,6 +139,24 @@ def run(
             max=30000,
             help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: none set, so "
             "the pin's default_timeout_ms (2500 ms as shipped). 500 is the fast profile.",
+        ),
+    ] = None,
+    steady_rate: Annotated[
+        float,
+        typer.Option(
+            envvar="MKDRILL_STEADY_RATE",
+            min=1,
+            max=500,
+            help="Drafts/s while waiting for the steady state (at most 70% of the consumer's capacity).",
+        ),
+    ] = STEADY_RATE_HZ,
+    verify_rate: Annotated[
+        float | None,
+        typer.Option(
+            envvar="MKDRILL_VERIFY_RATE",
+            min=1,
+            max=500,
+            help="Drafts/s while verifying the restored steady state (default: --steady-rate).",
         ),
     ] = None,
     ask_body: Annotated[
@@ -192,9 +211,30 @@ def run(
         bool,
         typer.Option(
             "--allow-command-probe",
-            help="Allow --probe-command to run a command (never allowed from drill files).",
+            help="Allow --probe-command and --consumer-restart-command to run commands (never from drill files).",
         ),
     ] = False,
+    consumer_restart_command: Annotated[
+        str | None,
+        typer.Option(
+            help="Your consumer: restarts it with AssistSupport's variables and MKDRILL_PIN_FILE set "
+            "(pin swaps, flags); needs --allow-command-probe."
+        ),
+    ] = None,
+    consumer_pin: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="MKDRILL_CONSUMER_PIN",
+            help="The pin your consumer carries (default: what its preflight answer says, else --pin).",
+        ),
+    ] = None,
+    proxy_listen: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MKDRILL_PROXY_LISTEN",
+            help="HOST:PORT of the MemoryKernel proxy (default with --probe-*: the pin's default_base_url).",
+        ),
+    ] = None,
     load: Annotated[
         int,
         typer.Option(
@@ -231,11 +271,23 @@ def run(
         reports_root=_reports_root(out),
         load_workers=load,
         memorykernel_bins=binaries,
+        steady_rate_hz=steady_rate,
+        verify_rate_hz=verify_rate,
+        probe_url=probe_url,
+        probe_command=probe_command,
+        restart_command=consumer_restart_command,
+        consumer_pin=consumer_pin,
+        proxy_listen=proxy_listen,
     )
     if probe_command and not allow_command_probe:
         raise typer.BadParameter(
             "runs a shell command per Draft; add --allow-command-probe to allow it",
             param_hint="--probe-command",
+        )
+    if consumer_restart_command and not allow_command_probe:
+        raise typer.BadParameter(
+            "runs a command to restart your consumer; add --allow-command-probe to allow it",
+            param_hint="--consumer-restart-command",
         )
     if probe_command and probe_url:
         raise typer.BadParameter(
@@ -248,8 +300,6 @@ def run(
             toxiproxy_url=toxiproxy,
             memorykernel_image=memorykernel_image,
             toxiproxy_image=toxiproxy_image,
-            probe_url=probe_url,
-            probe_command=probe_command,
         )
     )
 
@@ -339,6 +389,13 @@ def env_up(
         bool,
         typer.Option("--replace", help="Stop the environment that is up and start a new one."),
     ] = False,
+    proxy_listen: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MKDRILL_PROXY_LISTEN",
+            help="HOST:PORT of the MemoryKernel proxy, e.g. where your consumer already calls.",
+        ),
+    ] = None,
 ) -> None:
     """Start an environment at the last green pin and leave it running (for rehearsals); prints its URLs."""
     from runner.env_command import env_up as up
@@ -349,6 +406,7 @@ def env_up(
         reports,
         _compose_only_image(ctx, backend, toxiproxy_image),
         replace=replace,
+        proxy_listen=proxy_listen,
     )
 
 

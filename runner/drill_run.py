@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 
 from runner.backends.base import ConsumerSettings
 from runner.clock import Clock
-from runner.contract import DEFAULT_TIMEOUT_MS
+from runner.consumers.target import ConsumerTarget
+from runner.contract import DEFAULT_TIMEOUT_MS, RELEASES
 from runner.errors import DrillError, FaultUnsupported, Interrupted
 from runner.evaluate import (
     enriched_streak,
@@ -27,10 +28,12 @@ from runner.faults.catalog import FaultContext, describe, inject
 from runner.faults.proxy_flush import flush_proxy
 from runner.loader import LoadedDrill
 from runner.probes.draft import Probe
-from runner.probes.loadgen import LoadDraft, LoadGenerator
+from runner.probes.loadgen import LoadDraft, LoadGenerator, LoadTarget
+from runner.probes.pace import Pace, pace_for
 from runner.probes.sampler import Sampler, TimedSample
 from runner.record import (
     Assertion,
+    ConsumerCapacity,
     DrillResult,
     FaultWindow,
     LoadSummary,
@@ -63,12 +66,27 @@ LOAD_START_DEADLINE_S = 30.0  # worker processes start (Python + imports) while 
 class DrillSettings:
     """Run-wide knobs every drill shares."""
 
-    rate_hz: float = 25.0
+    rate_hz: float = 25.0  # fault window and restore
     steady_needed: int = 5
     steady_timeout_s: float = 10.0
     consumer_timeout_ms: int = DEFAULT_TIMEOUT_MS
     consumer_timeout_from_pin: bool = False  # no override: the consumer uses its pin's own timeout
     load_workers: int = 0  # extra concurrent Drafters during the fault window
+    steady_rate_hz: float = STEADY_RATE_HZ
+    verify_rate_hz: float = STEADY_RATE_HZ
+    capacity: ConsumerCapacity | None = None  # the consumer's own, measured before the drills
+
+    def target_rate(self, phase: Phase) -> float:
+        """The rate asked for in `phase` (before the consumer's capacity caps it)."""
+        if phase is Phase.STEADY:
+            return self.steady_rate_hz
+        if phase is Phase.VERIFY:
+            return self.verify_rate_hz
+        return self.rate_hz
+
+    def pace(self, phase: Phase, bound_ms: float) -> Pace:
+        """How fast the probe drafts in `phase`."""
+        return pace_for(self.target_rate(phase), self.capacity, bound_ms)
 
 
 PhaseListener = Callable[[str, Phase], None]
@@ -99,7 +117,8 @@ class DrillRun:
         settings: DrillSettings,
         on_phase: PhaseListener,
         watch_preflight: bool = True,
-        load_url: str | None = None,
+        load_target: LoadTarget | None = None,
+        target: ConsumerTarget = ConsumerTarget(),
     ) -> None:
         self.loaded = loaded
         self.drill = loaded.drill
@@ -108,7 +127,8 @@ class DrillRun:
         self.settings = settings
         self.on_phase = on_phase
         self._watch_preflight = watch_preflight
-        self._load_url = load_url
+        self._load_target = load_target
+        self.target = target
         self.bound_ms = latency_bound_ms(loaded, settings)
         self._probe_factory = probe_factory
         self._phases: list[PhaseSpan] = []
@@ -136,10 +156,8 @@ class DrillRun:
         self._phase, self._phase_start = phase, now
         if sampler is not None:
             sampler.phase = phase
-            # Steady state and verify only wait for enriched Drafts in a row: sample them faster.
-            steady = phase in (Phase.STEADY, Phase.VERIFY)
-            rate = self.settings.rate_hz
-            sampler.set_rate(max(rate, STEADY_RATE_HZ) if steady else rate)
+            pace = self.settings.pace(phase, self.bound_ms)
+            sampler.set_pace(pace.rate_hz, pace.slots)
         self.on_phase(self.drill.name, phase)
 
     def _close_phase(self) -> None:
@@ -154,7 +172,8 @@ class DrillRun:
         """Run every phase; always returns a result. After SIGINT/SIGTERM, `interrupted` is set."""
         self._t0 = self.clock.now()
         probe = self._probe_factory(self.bound_ms / 1000 + 2.0)
-        sampler = Sampler(probe, self.clock, self.settings.rate_hz)
+        first = self.settings.pace(Phase.STEADY, self.bound_ms)
+        sampler = Sampler(probe, self.clock, first.rate_hz, first.slots)
         error: DrillError | None = None
         interrupted: Interrupted | None = None
         try:
@@ -177,23 +196,24 @@ class DrillRun:
     def _prepare(self, undo: contextlib.ExitStack) -> None:
         overrides = self.drill.consumer
         base = self.ctx.consumer
+        # Only reached when the consumer under test can take them (else the drill is not applicable).
         if overrides.ask_body and overrides.ask_body != base.ask_body:
             changed = replace(base, ask_body=overrides.ask_body)
-            self.ctx.env.restart_consumer(changed)
-            undo.callback(self.ctx.env.restart_consumer, base)
+            self.ctx.target.restart(changed)
+            undo.callback(self.ctx.target.restart, base)
             self.ctx = replace(self.ctx, consumer=changed)
         if overrides.timeout_ms is not None:
             previous = base.env.get(TIMEOUT_VAR)
-            self.ctx.env.set_consumer_env({TIMEOUT_VAR: str(overrides.timeout_ms)})
-            undo.callback(self.ctx.env.set_consumer_env, {TIMEOUT_VAR: previous})
+            self.ctx.target.set_env({TIMEOUT_VAR: str(overrides.timeout_ms)})
+            undo.callback(self.ctx.target.set_env, {TIMEOUT_VAR: previous})
 
     def _phases_with_probe(self, sampler: Sampler, undo: contextlib.ExitStack) -> None:
         load = None
         if (
-            self.settings.load_workers and self._load_url
+            self.settings.load_workers and self._load_target
         ):  # started now, drafting from the window on
             load = LoadGenerator(
-                self._load_url, self.settings.load_workers, self.bound_ms / 1000 + 2.0
+                self._load_target, self.settings.load_workers, self.bound_ms / 1000 + 2.0
             )
             undo.callback(load.stop, self.bound_ms / 1000 + 5.0)
         self._enter(Phase.STEADY, sampler)
@@ -242,7 +262,14 @@ class DrillRun:
         verify_ok = self._await_enriched(sampler, Phase.VERIFY)
         # Judged once the sampler has drained, so Drafts still in flight at the end of the window count.
         self._deferred = lambda samples: [
-            *fault_assertions(self.drill, samples, window, self.bound_ms, recover_start - self._t0),
+            *fault_assertions(
+                self.drill,
+                samples,
+                window,
+                self.bound_ms,
+                recover_start - self._t0,
+                paced_hz=self.settings.pace(Phase.OBSERVE, self.bound_ms).rate_hz,
+            ),
             restore_assertion(self._ttr),  # type: ignore[arg-type]
             steady_assertion(Phase.VERIFY, samples, self.settings.steady_needed, verify_ok),
             *self._load_assertions(),
@@ -426,12 +453,13 @@ class DrillRun:
             message = _first_message(samples, first.phase)
             if message:
                 reason += f" — {message}"
+            if first.phase in (Phase.STEADY, Phase.VERIFY):
+                reason += self._pin_mismatch(raw, first.phase)
         else:
             verdict, reason = Verdict.PASSED, "every assertion held"
         judged, others = split_fallback_reasons(
             samples, self._window.end_s if self._window is not None else None
         )
-        consumer = self.ctx.consumer
         return DrillResult(
             name=self.drill.name,
             description=self.drill.description,
@@ -443,14 +471,7 @@ class DrillRun:
             duration_s=round(self.clock.now() - self._t0, 4),
             fault=self.drill.fault.model_dump(mode="json"),
             fault_window=self._window,
-            consumer={
-                "ask_body": consumer.ask_body,
-                "enrichment": consumer.enrichment,
-                "pin": consumer.pin.release_tag,
-                "pin_contract": consumer.pin.expected_service_contract_version,
-                "timeout_ms": str(drill_timeout_ms(self.loaded, self.settings)),
-                "timeout_source": self._timeout_source(),
-            },
+            consumer=self._consumer_settings(),
             timeout_relative=dict(self.loaded.relative),
             expected_red=self.drill.expected_red,
             phases=self._phases,
@@ -462,6 +483,65 @@ class DrillRun:
             assertions=self._assertions,
             time_to_restore=self._ttr,
             samples=samples,
+        )
+
+    def _consumer_settings(self) -> dict[str, str]:
+        """What this drill ran the consumer under test with, and what it could not set."""
+        consumer = self.ctx.consumer
+        timeout = str(drill_timeout_ms(self.loaded, self.settings))
+        if self.target.is_reference:
+            return {
+                "ask_body": consumer.ask_body,
+                "enrichment": consumer.enrichment,
+                "pin": consumer.pin.release_tag,
+                "pin_contract": consumer.pin.expected_service_contract_version,
+                "timeout_ms": timeout,
+                "timeout_source": self._timeout_source(),
+            }
+        own = "its own"
+        return {
+            "consumer": self.target.describe(),
+            "ask_body": own,
+            "enrichment": own,
+            "pin": consumer.pin.release_tag
+            if self.target.swaps_pin
+            else f"{consumer.pin.release_tag} (its own)",
+            "pin_contract": consumer.pin.expected_service_contract_version,
+            "timeout_ms": timeout,
+            "timeout_source": self._timeout_source()
+            if self.target.sets_env
+            else "assumed (mkdrill cannot set it): "
+            + (
+                "--consumer-timeout-ms"
+                if not self.settings.consumer_timeout_from_pin
+                else "its pin's default_timeout_ms"
+            ),
+        }
+
+    def _pin_mismatch(self, raw: Sequence[TimedSample], phase: Phase) -> str:
+        """When the steady state fell back on version-mismatch: which pin and release differ."""
+        mismatched = [
+            s.outcome
+            for s in raw
+            if s.phase is phase and s.outcome.fallback_reason == "version-mismatch"
+        ]
+        if not mismatched:
+            return ""
+        said = next((o.consumer_pin for o in mismatched if o.consumer_pin), None)
+        pin = self.ctx.consumer.pin
+        carries = said or (
+            f"{pin.release_tag} {pin.expected_service_contract_version}/{pin.expected_api_contract_version}"
+        )
+        release = self.ctx.env.memorykernel_release
+        known = RELEASES.get(release)
+        runs = (
+            f"{release} {known.service_contract_version}/{known.api_contract_version}"
+            if known
+            else release
+        )
+        return (
+            f" — the consumer's pin ({carries}) and the release under test ({runs}) differ: "
+            "give --pin a pin of the consumer's release, or --consumer-pin the consumer's own pin"
         )
 
 

@@ -8,13 +8,21 @@ import os
 import platform
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from runner import __version__
 from runner.backends.base import AskBody, ConsumerSettings, Endpoints, EnrichmentMode, Environment
 from runner.clock import Clock
+from runner.consumers.checks import (
+    check_calls_through_proxy,
+    check_fast_enough,
+    pin_from_preflight,
+)
+from runner.consumers.control import ConsumerControl, OwnConsumer, ReferenceControl
+from runner.consumers.info import consumer_info
+from runner.consumers.target import ConsumerTarget, not_applicable_reason
 from runner.contract import RELEASES
 from runner.drill_run import DrillRun, DrillSettings, consumer_settings_for
 from runner.errors import DefinitionError, DrillError, Interrupted
@@ -23,8 +31,11 @@ from runner.faults.toxiproxy import ToxiproxyControl
 from runner.loader import LoadedDrill
 from runner.path_guard import PathGuard
 from runner.pins import Pin, default_pin_path, load_pin
-from runner.probes.draft import HttpDraftProbe, Probe
-from runner.record import DrillResult, Phase, PinInfo, RunRecord, Verdict
+from runner.probes.capacity import CapacityPlan, measure_capacity
+from runner.probes.draft import DraftOutcome, HttpDraftProbe, Probe, RecordingProbe
+from runner.probes.loadgen import LoadTarget
+from runner.record import ConsumerInfo, DrillResult, Phase, PinInfo, RunRecord, Verdict
+from runner.spec import Drill
 from runner.trio import PinTrio, RollbackTarget
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,8 @@ class RunListener(Protocol):
     def run_started(self, record: RunRecord) -> None: ...
 
     def environment_ready(self, endpoints: Endpoints, toxiproxy_kind: str) -> None: ...
+
+    def consumer_measured(self, consumer: ConsumerInfo) -> None: ...
 
     def drill_started(self, name: str, index: int, total: int) -> None: ...
 
@@ -109,6 +122,18 @@ class RunPlan:
     )
     consumer_trio: PinTrio | None = None  # the consumer pin's matrix and manifest, when found
     rollback_target: RollbackTarget | None = None  # for `recover: {to: last-green}` drills
+    under_test: ConsumerTarget = field(default_factory=ConsumerTarget)
+    # The pin the consumer under test carries (yours: --consumer-pin; None: learn it from its
+    # preflight answer, else assume consumer_pin), and where that came from.
+    own_pin: Pin | None = None
+    own_pin_from: str = "--pin"
+    proxy_listen: str | None = None  # None: a free port
+
+    def not_applicable(self, drill: Drill) -> str | None:
+        """Why `drill` cannot be applied to the consumer under test, or None."""
+        target = self.rollback_target
+        repins = target is not None and target.crosses_contract(self.own_pin or self.consumer_pin)
+        return not_applicable_reason(drill, self.under_test, repins)
 
 
 def pin_info(pin: Pin, trio: PinTrio | None = None) -> PinInfo:
@@ -140,6 +165,9 @@ def partial_run(plan: RunPlan, results: Sequence[DrillResult]) -> str | None:
             return "not every drill of the suite ran"
     if len(results) < len(plan.drills):
         return "not every drill of the suite ran"
+    absent = [r.name for r in results if r.verdict is Verdict.NOT_APPLICABLE]
+    if absent:
+        return f"not applicable to the consumer under test: {', '.join(absent)}"
     return None
 
 
@@ -152,24 +180,23 @@ class Engine:
         env: Environment,
         clock: Clock,
         listener: RunListener,
-        probe_factory: Callable[[Endpoints, float], Probe] | None = None,
         seed: Callable[[str], None] | None = None,
-        watch_preflight: bool = True,
-        load_url: str | None = None,
+        capacity_plan: CapacityPlan = CapacityPlan(),
     ) -> None:
         self.plan = plan
         self.env = env
         self.clock = clock
         self.listener = listener
-        self._probe_factory = probe_factory or (
-            lambda ep, timeout: HttpDraftProbe(f"{ep.consumer_url}/v1/draft", timeout)
-        )
         self._seed = seed
-        self._watch_preflight = watch_preflight
-        self._load_url = load_url
+        self._capacity_plan = capacity_plan
         self._results: list[DrillResult] = []
         self._started_at = clock.utc_iso()
         self.last_record: RunRecord | None = None
+        self._settings = plan.drill_settings
+        self._consumer_pin = plan.own_pin or plan.consumer_pin
+        self._consumer_info = self._describe_consumer("?", plan.own_pin_from)
+        self._under_test: Callable[[float], Probe] | None = None  # set once the consumer is up
+        self._load_target: LoadTarget | None = None
 
     def _record(self, verdict: Verdict, reason: str, finished: bool) -> RunRecord:
         plan = self.plan
@@ -198,7 +225,21 @@ class Engine:
             images=self.env.images(),
             memorykernel=self.env.memorykernel_identities(),
             partial=partial_run(plan, self._results),
+            consumer=self._consumer_info,
             drills=list(self._results),
+        )
+
+    def _describe_consumer(self, proxy: str, pin_from: str) -> ConsumerInfo:
+        plan = self.plan
+        return consumer_info(
+            plan.under_test,
+            self._consumer_pin,
+            pin_from,
+            plan.drill_settings.consumer_timeout_ms,
+            not plan.drill_settings.consumer_timeout_from_pin,
+            plan.ask_body,
+            plan.enrichment,
+            proxy,
         )
 
     def _toxiproxy_kind(self) -> str:
@@ -221,7 +262,7 @@ class Engine:
         verdict, reason = Verdict.INTERRUPTED, "run did not finish"
         consumer = consumer_settings_for(
             ConsumerSettings(
-                pin=plan.consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment
+                pin=self._consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment
             ),
             None
             if plan.drill_settings.consumer_timeout_from_pin
@@ -230,10 +271,18 @@ class Engine:
         try:
             with contextlib.ExitStack() as cleanup:
                 cleanup.callback(self.env.down)
-                endpoints = self.env.up(plan.releases.baseline.release_tag, consumer)
+                reference = plan.under_test.is_reference
+                endpoints = self.env.up(
+                    plan.releases.baseline.release_tag, consumer if reference else None
+                )
+                self._consumer_info = self._describe_consumer(
+                    endpoints.proxy_listen, plan.own_pin_from
+                )
+                control, under_test = self._attach_consumer(consumer, endpoints)
                 self.listener.environment_ready(endpoints, self.env.toxiproxy_kind)
                 if self._seed is not None:
                     self._seed(endpoints.memorykernel_url)
+                consumer = self._measure_consumer(under_test, consumer, endpoints)
                 ctx = FaultContext(
                     env=self.env,
                     endpoints=endpoints,
@@ -244,7 +293,9 @@ class Engine:
                     resolve_release=plan.releases.resolve,
                     pin_for_release=plan.releases.pin_for,
                     rollback_target=plan.rollback_target,
+                    target=control,
                 )
+                self._under_test = under_test
                 if drive is None:
                     verdict, reason = self._run_drills(ctx, endpoints)
                 else:
@@ -265,13 +316,61 @@ class Engine:
         self.listener.run_finished(record)
         return record
 
+    def _attach_consumer(
+        self, consumer: ConsumerSettings, endpoints: Endpoints
+    ) -> tuple[ConsumerControl, Callable[[float], Probe]]:
+        """The control of the consumer under test and its probe; yours is pointed at the proxy."""
+        target = self.plan.under_test
+        if target.is_reference:
+            draft_url = f"{endpoints.consumer_url}/v1/draft"
+            self._load_target = LoadTarget(url=draft_url)
+            return ReferenceControl(self.env), lambda timeout: HttpDraftProbe(draft_url, timeout)
+        own = OwnConsumer(target, consumer)
+        own.attach(endpoints.proxy_listen)
+        self._load_target = own.load_target()
+        return own, own.probe
+
+    def _measure_consumer(
+        self, probe: Callable[[float], Probe], consumer: ConsumerSettings, endpoints: Endpoints
+    ) -> ConsumerSettings:
+        """Measure the consumer's capacity (MemoryKernel healthy); check it can be drilled at all."""
+        plan = self.plan
+        timeout_s = 3 * plan.drill_settings.consumer_timeout_ms / 1000 + 2.0
+        outcomes: list[DraftOutcome] = []
+
+        def recording_probe() -> Probe:
+            return RecordingProbe(probe(timeout_s), outcomes)
+
+        capacity = measure_capacity(recording_probe, self.clock, self._capacity_plan)
+        self._settings = replace(plan.drill_settings, capacity=capacity)
+        if not plan.under_test.is_reference:
+            check_calls_through_proxy(plan.under_test, outcomes, endpoints.proxy_listen)
+        pin_from = plan.own_pin_from
+        said = next((o.consumer_pin for o in outcomes if o.consumer_pin), None)
+        if plan.own_pin is None and not plan.under_test.is_reference and said:
+            learned = pin_from_preflight(said)
+            if learned is not None:
+                consumer = replace(consumer, pin=learned)
+                self._consumer_pin, pin_from = learned, "its preflight answer"
+        pace = {
+            phase.value: self._settings.pace(
+                phase, 3 * plan.drill_settings.consumer_timeout_ms
+            ).describe()
+            for phase in (Phase.STEADY, Phase.OBSERVE, Phase.VERIFY)
+        }
+        info = self._describe_consumer(endpoints.proxy_listen, pin_from)
+        self._consumer_info = info.model_copy(update={"capacity": capacity, "pace": pace})
+        self.listener.consumer_measured(self._consumer_info)
+        check_fast_enough(plan, self._settings, self._consumer_info, outcomes)
+        return consumer
+
     def _run_drills(self, ctx: FaultContext, endpoints: Endpoints) -> tuple[Verdict, str]:
         plan = self.plan
         total = len(plan.drills)
         stop_reason = ""
         for index, loaded in enumerate(plan.drills, start=1):
-            if stop_reason:
-                self._results.append(skipped(loaded, stop_reason, self.clock.utc_iso()))
+            if stop_reason and plan.not_applicable(loaded.drill) is None:
+                self._results.append(not_run(loaded, stop_reason, self.clock.utc_iso()))
                 continue
             result = self._run_one(ctx, endpoints, loaded, index, total)
             if result.verdict is Verdict.ERROR:
@@ -283,29 +382,36 @@ class Engine:
     def _run_one(
         self, ctx: FaultContext, endpoints: Endpoints, loaded: LoadedDrill, index: int, total: int
     ) -> DrillResult:
+        """Run one drill, or record it not applicable to the consumer under test."""
+        plan = self.plan
         self.listener.drill_started(loaded.drill.name, index, total)
-        drill_run = DrillRun(
-            loaded,
-            ctx,
-            lambda timeout: self._probe_factory(endpoints, timeout),
-            self.clock,
-            self.plan.drill_settings,
-            self.listener.phase_changed,
-            watch_preflight=self._watch_preflight,
-            load_url=self._load_url or f"{endpoints.consumer_url}/v1/draft",
-        )
-        result = drill_run.run(self.clock.utc_iso())
-        if not drill_run.interrupted and result.verdict is not Verdict.ERROR:
-            # The next drill starts only on a path proven healthy; what this one left is its own.
-            guard = PathGuard(
-                ctx, lambda timeout: self._probe_factory(endpoints, timeout), self.clock
+        absent = plan.not_applicable(loaded.drill)
+        interrupted = False
+        if absent is not None:
+            result = not_run(loaded, absent, self.clock.utc_iso(), Verdict.NOT_APPLICABLE)
+        else:
+            assert self._under_test is not None, "the consumer under test is attached in run()"
+            drill_run = DrillRun(
+                loaded,
+                ctx,
+                self._under_test,
+                self.clock,
+                self._settings,
+                self.listener.phase_changed,
+                watch_preflight=plan.under_test.is_reference,
+                load_target=self._load_target,
+                target=plan.under_test,
             )
-            result = guard.after(result)
+            result = drill_run.run(self.clock.utc_iso())
+            interrupted = drill_run.interrupted
+            if not interrupted and result.verdict is not Verdict.ERROR:
+                # The next drill starts only on a path proven healthy; what this one left is its own.
+                result = PathGuard(ctx, self._under_test, self.clock).after(result)
         self._results.append(result)
         self.listener.drill_finished(
             result, self._record(Verdict.INTERRUPTED, "run in progress", finished=False)
         )
-        if drill_run.interrupted:
+        if interrupted:
             raise Interrupted("interrupted by signal")
         return result
 
@@ -330,7 +436,7 @@ class Engine:
         ran = {r.name for r in self._results}
         for loaded in plan.drills:
             if loaded.drill.name not in ran:
-                self._results.append(skipped(loaded, NOT_RUN, self.clock.utc_iso()))
+                self._results.append(not_run(loaded, NOT_RUN, self.clock.utc_iso()))
         if broken:
             raise EnvironmentFailure(broken[0])
         return overall(self._results)
@@ -345,25 +451,39 @@ class EnvironmentFailure(DrillError):
 def overall(results: Sequence[DrillResult]) -> tuple[Verdict, str]:
     """The run's verdict from its drills."""
     failed = [r.name for r in results if r.verdict in (Verdict.FAILED, Verdict.ERROR)]
+    absent = [r.name for r in results if r.verdict is Verdict.NOT_APPLICABLE]
+    applicable = len(results) - len(absent)
+    tail = f"; not applicable: {', '.join(absent)}" if absent else ""
     if failed:
-        return Verdict.FAILED, f"{len(failed)} of {len(results)} drills failed: {', '.join(failed)}"
+        return (
+            Verdict.FAILED,
+            f"{len(failed)} of {applicable} applicable drills failed: {', '.join(failed)}{tail}"
+            if absent
+            else f"{len(failed)} of {len(results)} drills failed: {', '.join(failed)}",
+        )
     passed = sum(r.verdict is Verdict.PASSED for r in results)
     skipped = [r.name for r in results if r.verdict is Verdict.SKIPPED]
-    reason = f"{passed} of {len(results)} drills passed"
+    reason = (
+        f"{passed} of {applicable} applicable drills passed"
+        if absent
+        else f"{passed} of {len(results)} drills passed"
+    )
     if skipped:
         reason += f", {len(skipped)} skipped ({', '.join(skipped)})"
-    return Verdict.PASSED, reason
+    return Verdict.PASSED, reason + tail
 
 
-def skipped(loaded: LoadedDrill, reason: str, started_at: str) -> DrillResult:
-    """The result of a drill that was not run."""
+def not_run(
+    loaded: LoadedDrill, reason: str, started_at: str, verdict: Verdict = Verdict.SKIPPED
+) -> DrillResult:
+    """The result of a drill that was not run: skipped, or not applicable to the consumer."""
     drill = loaded.drill
     return DrillResult(
         name=drill.name,
         description=drill.description,
         suites=list(drill.suites),
         file=str(loaded.path),
-        verdict=Verdict.SKIPPED,
+        verdict=verdict,
         reason=reason,
         started_at=started_at,
         duration_s=0.0,

@@ -19,13 +19,16 @@ def env_up(
     reports_root: Path,
     toxiproxy_image: str | None = None,
     replace: bool = False,
+    proxy_listen: str | None = None,
 ) -> None:
     """Start an environment at the given pin, else the last green one, and leave it running.
 
     The consumer runs as shipped: pinned to that pin, with the pin's own timeout. A running
-    environment is never replaced unasked (`replace`).
+    environment is never replaced unasked (`replace`). `proxy_listen`: `host:port` of the
+    MemoryKernel proxy, e.g. where your consumer already calls.
     """
     from runner.backends.base import ConsumerSettings
+    from runner.backends.listen_address import ensure_free, parse_listen
     from runner.drill_run import consumer_settings_for
     from runner.env_urls import EnvironmentUrls, save_urls
     from runner.ledger import Ledger
@@ -33,6 +36,7 @@ def env_up(
     from runner.plan import load_consumer_pin, pin_from_ledger
     from runner.probes.seed import seed_policy
 
+    listen = str(parse_listen(proxy_listen)) if proxy_listen else None
     check_output_folder(reports_root, "--reports")
     state = state_dir(reports_root)
     running = environment_is_up(backend, state)
@@ -50,15 +54,19 @@ def env_up(
     replaced = _stop(backend, reports_root)  # the one being replaced, or what a dead one left
     if running:
         typer.echo(f"replaced the environment that was up: {', '.join(replaced) or 'nothing left'}")
+    if listen:
+        ensure_free(parse_listen(listen))
     env: Environment
     if backend == "local":
         from runner.backends.local import LocalEnvironment
 
-        env = LocalEnvironment(state, ENV_RUN_ID, outlive_owner=True)
+        env = LocalEnvironment(state, ENV_RUN_ID, outlive_owner=True, proxy_listen=listen)
     else:
         from runner.backends.compose import ComposeEnvironment
 
-        env = ComposeEnvironment(run_id=ENV_RUN_ID, toxiproxy_image=toxiproxy_image)
+        env = ComposeEnvironment(
+            run_id=ENV_RUN_ID, toxiproxy_image=toxiproxy_image, proxy_listen=listen
+        )
     endpoints = env.up(
         baseline.release_tag, consumer_settings_for(ConsumerSettings(pin=consumer_pin), None)
     )

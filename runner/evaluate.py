@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from runner.limits import MIN_RATE_HZ
 from runner.percentile import percentile
+from runner.probes.pace import MIN_RATE_SHARE, MIN_WINDOW_DRAFTS
 from runner.record import Assertion, LatencyStats, Phase, PhaseSummary, Sample, TimeToRestore
 from runner.spec import Drill, DuringFault
 
@@ -109,6 +109,7 @@ def fault_assertions(
     window_s: float,
     bound_ms: float,
     fault_removed_s: float,
+    paced_hz: float = 25.0,
 ) -> list[Assertion]:
     """Checks on the fault window and on every Draft of the drill.
 
@@ -122,13 +123,15 @@ def fault_assertions(
     reasons = Counter(s.fallback_reason or "none" for s in during if not s.applied)
     enriched = sum(s.applied for s in during)
     rate = len(started_during) / window_s if window_s > 0 else 0.0
+    needed_rate = paced_hz * MIN_RATE_SHARE
     results.append(
         Assertion(
             name="probe_rate",
             phase=Phase.OBSERVE,
-            expected=f"≥ {MIN_RATE_HZ:.0f} Drafts/s",
+            expected=f"≥ {needed_rate:.3g} Drafts/s ({MIN_RATE_SHARE:.0%} of the {paced_hz:.3g}/s pace)"
+            f" and ≥ {MIN_WINDOW_DRAFTS} Drafts",
             observed=f"{rate:.1f} Drafts/s ({len(started_during)} in {window_s:.1f} s)",
-            passed=rate >= MIN_RATE_HZ,
+            passed=rate >= needed_rate and len(started_during) >= MIN_WINDOW_DRAFTS,
         )
     )
     wanted = {r.value for r in expect.fallback_reasons}

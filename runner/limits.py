@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-# Every drill asserts the probe drafted at least this often during the fault window, so no option
-# may set a lower rate: a healthy drill would fail on its own probe.
+# The lowest fault-window rate one may ask for: enough Drafts for a verdict in every catalog window.
+# (A drill asserts 80% of the rate the probe was paced at, which a consumer's capacity may cap.)
 MIN_RATE_HZ = 20.0

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import cast
 
 from runner.backends.base import AskBody, EnrichmentMode
+from runner.backends.listen_address import listen_from_base_url, parse_listen
 from runner.backends.memorykernel_local import missing_binary_message
+from runner.consumers.target import ConsumerKind, ConsumerTarget, not_applicable_reason
 from runner.contract import RELEASES, TIMEOUT_MS_MAX, TIMEOUT_MS_MIN
-from runner.drill_run import DrillSettings
+from runner.drill_run import STEADY_RATE_HZ, DrillSettings
 from runner.engine import Releases, RunPlan, candidate_for
 from runner.errors import DefinitionError, DrillError
 from runner.ledger import Ledger, PinRow
@@ -59,6 +61,13 @@ class RunRequest:
     reports_root: Path
     load_workers: int = 0
     memorykernel_bins: dict[str, Path] = field(default_factory=dict)
+    steady_rate_hz: float = STEADY_RATE_HZ
+    verify_rate_hz: float | None = None  # default: the steady-state rate
+    probe_url: str | None = None
+    probe_command: str | None = None
+    restart_command: str | None = None
+    consumer_pin: Path | None = None  # the pin your consumer carries
+    proxy_listen: str | None = None
 
 
 def new_run_id() -> str:
@@ -203,33 +212,70 @@ def needed_releases(
     return needed
 
 
+def consumer_target(request: RunRequest) -> ConsumerTarget:
+    """The consumer under test the flags name (the reference one when none does)."""
+    if request.probe_command:
+        return ConsumerTarget(ConsumerKind.COMMAND, request.probe_command, request.restart_command)
+    if request.probe_url:
+        return ConsumerTarget(ConsumerKind.URL, request.probe_url, request.restart_command)
+    if request.restart_command:
+        raise DefinitionError(
+            "--consumer-restart-command restarts a consumer of yours: give --probe-url or --probe-command"
+        )
+    if request.consumer_pin:
+        raise DefinitionError(
+            "--consumer-pin is the pin of a consumer of yours: give --probe-url or --probe-command "
+            "(the reference consumer is built with --pin)"
+        )
+    return ConsumerTarget()
+
+
+def proxy_listen_for(request: RunRequest, target: ConsumerTarget, pin: Pin) -> str | None:
+    """Where the MemoryKernel proxy listens: the flag, else (your consumer) its pin's default_base_url."""
+    if request.proxy_listen:
+        return str(parse_listen(request.proxy_listen))
+    if target.is_reference:
+        return None
+    return str(listen_from_base_url(pin.default_base_url))
+
+
 def build_plan(
     request: RunRequest, run_id: str, ledger: Ledger | None, backend_releases: set[str] | None
 ) -> RunPlan:
     """Validate everything the run needs and fix its decisions."""
     catalog = load_drills([request.drills_dir or default_drills_dir()])
     suite = request.suite if (request.suite or request.drills) else "nightly"
-    consumer_pin = load_consumer_pin(request.pin)
-    timeout_ms, from_pin = consumer_timeout(request, consumer_pin)
+    consumer = consumer_target(request)
+    own_pin = load_consumer_pin(request.consumer_pin) if request.consumer_pin else None
+    # The release under test defaults to the one your consumer is pinned to.
+    consumer_pin = load_consumer_pin(request.pin or request.consumer_pin)
+    timeout_ms, from_pin = consumer_timeout(request, own_pin or consumer_pin)
     drills = resolve_drills(select_drills(catalog, request.drills, suite), timeout_ms)
     # The consumer runs as shipped: MemoryKernel at the release its pin names.
     baseline = consumer_pin
     releases = Releases(baseline=baseline, candidate=candidate_for(baseline))
-    target = (
+    rollback = (
         rollback_target(consumer_pin, ledger)
         if any(d.drill.recover.to == "last-green" for d in drills)
         else None
     )
+    repins = rollback is not None and rollback.crosses_contract(own_pin or consumer_pin)
+    if all(not_applicable_reason(d.drill, consumer, repins) for d in drills):
+        first = drills[0].drill
+        raise DefinitionError(
+            f"no selected drill can be applied to {consumer.describe()}: {first.name}: "
+            f"{not_applicable_reason(first, consumer, repins)}"
+        )
     try:
         consumer_trio: PinTrio | None = locate_trio(consumer_pin)
     except DrillError:
         consumer_trio = None  # a pin with no matrix beside it: recorded without them
     if request.memorykernel_bins:
-        for tag in sorted(needed_releases(drills, releases, target)):
+        for tag in sorted(needed_releases(drills, releases, rollback)):
             if tag not in request.memorykernel_bins:
                 raise DefinitionError(missing_binary_message(tag, request.memorykernel_bins))
     elif backend_releases is not None:
-        for tag in sorted(needed_releases(drills, releases, target)):
+        for tag in sorted(needed_releases(drills, releases, rollback)):
             if tag not in backend_releases:
                 raise DefinitionError(
                     f"--pin: release {tag} has no reference MemoryKernel on the {request.backend} backend "
@@ -249,15 +295,25 @@ def build_plan(
             consumer_timeout_ms=timeout_ms,
             consumer_timeout_from_pin=from_pin,
             load_workers=request.load_workers,
+            steady_rate_hz=request.steady_rate_hz,
+            verify_rate_hz=request.verify_rate_hz or request.steady_rate_hz,
         ),
         ask_body=cast(AskBody, request.ask_body),
         enrichment=cast(EnrichmentMode, request.enrichment),
         fail_fast=request.fail_fast,
         drills_named=bool(request.drills),
         consumer_trio=consumer_trio,
-        rollback_target=target,
+        rollback_target=rollback,
+        under_test=consumer,
+        own_pin=own_pin,
+        own_pin_from=f"--consumer-pin {request.consumer_pin}"
+        if request.consumer_pin
+        else "--pin (assumed)",
+        proxy_listen=proxy_listen_for(request, consumer, own_pin or consumer_pin),
         settings={
             "rate_hz": f"{request.rate_hz:g}",
+            "steady_rate_hz": f"{request.steady_rate_hz:g}",
+            "verify_rate_hz": f"{request.verify_rate_hz or request.steady_rate_hz:g}",
             "consumer_timeout_ms": str(timeout_ms),
             "consumer_timeout_source": "pin default_timeout_ms"
             if from_pin

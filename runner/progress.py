@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from runner.backends.base import Endpoints
-from runner.record import DrillResult, Phase, RunRecord, Verdict
+from runner.record import ConsumerInfo, DrillResult, Phase, RunRecord, Verdict
 from runner.reports.redact import mask_url_credentials
 from runner.reports.tables import consumer_label
 from runner.text import shorten_at_word
@@ -17,6 +17,7 @@ MARKS = {
     Verdict.FAILED: "FAIL",
     Verdict.ERROR: "ERROR",
     Verdict.SKIPPED: "SKIP",
+    Verdict.NOT_APPLICABLE: "N/A ",
     Verdict.INTERRUPTED: "INTR",
 }
 COLOURS = {
@@ -24,6 +25,7 @@ COLOURS = {
     Verdict.FAILED: "31",
     Verdict.ERROR: "31",
     Verdict.SKIPPED: "33",
+    Verdict.NOT_APPLICABLE: "33",
     Verdict.INTERRUPTED: "33",
 }
 
@@ -59,11 +61,25 @@ class Progress:
         self._save(record)
 
     def environment_ready(self, endpoints: Endpoints, toxiproxy_kind: str) -> None:
+        consumer = (
+            f"reference consumer {endpoints.consumer_url}, " if endpoints.consumer_url else ""
+        )
         self.stream.write(
             f"environment up: toxiproxy {toxiproxy_kind} at {mask_url_credentials(endpoints.toxiproxy_url)} "
-            f"(MemoryKernel via proxy at http://{endpoints.proxy_listen}), consumer {endpoints.consumer_url}, "
+            f"(MemoryKernel via proxy at http://{endpoints.proxy_listen}), {consumer}"
             f"memorykernel {endpoints.memorykernel_url}\n"
         )
+        self.stream.flush()
+
+    def consumer_measured(self, consumer: ConsumerInfo) -> None:
+        capacity = consumer.capacity.describe() if consumer.capacity else "not measured"
+        pace = ", ".join(f"{phase} {value}" for phase, value in consumer.pace.items())
+        self.stream.write(
+            f"consumer under test: {under_test_label(consumer)}, pin {consumer.pin} "
+            f"({consumer.pin_from}); capacity {capacity}; probe pace {pace}\n"
+        )
+        for name, why in consumer.not_applied.items():
+            self.stream.write(f"  not applied: {name}: {why}\n")
         self.stream.flush()
 
     def drill_started(self, name: str, index: int, total: int) -> None:
@@ -103,3 +119,12 @@ class Progress:
 
     def run_finished(self, record: RunRecord) -> None:
         self._save(record)
+
+
+def under_test_label(consumer: ConsumerInfo) -> str:
+    """`the reference consumer`, `your consumer at URL`, `your command 'CMD'`."""
+    if consumer.kind == "reference":
+        return "the reference consumer"
+    if consumer.kind == "url":
+        return f"your consumer at {mask_url_credentials(consumer.target)}"
+    return f"your command {consumer.target!r}"

@@ -20,6 +20,9 @@ class Verdict(StrEnum):
     # not run: --fail-fast after a failure, or the backend cannot inject this drill's fault (the
     # run goes on with the next drill; the reason names the backend and the fault)
     SKIPPED = "skipped"
+    # Not run: the fault or a consumer override cannot be applied to the consumer under test (your
+    # own, probed by URL or command); never applied to another consumer instead. Not a failure.
+    NOT_APPLICABLE = "not_applicable"
 
 
 class Phase(StrEnum):
@@ -267,6 +270,57 @@ class MemoryKernelIdentity(_Record):
         return f"{self.kind}:{self.release}@{self.digest}"
 
 
+class CapacityLevel(_Record):
+    """Drafts answered back to back with `in_flight` at once, MemoryKernel healthy."""
+
+    in_flight: int
+    drafts: int
+    seconds: float
+    drafts_per_s: float
+    enriched: int
+    latency: LatencyStats | None
+
+
+class ConsumerCapacity(_Record):
+    """What the consumer under test sustains with MemoryKernel healthy: the level with most Drafts/s."""
+
+    drafts_per_s: float
+    in_flight: int = Field(description="Drafts in flight at the best level")
+    p50_ms: float
+    p95_ms: float
+    enriched: int = Field(description="enriched Drafts of the measurement (all should be)")
+    drafts: int
+    levels: list[CapacityLevel]
+
+    def describe(self) -> str:
+        """One line: `17.9 Drafts/s (2 in flight), p50 104 ms, p95 131 ms`."""
+        return (
+            f"{self.drafts_per_s:.1f} Drafts/s ({self.in_flight} in flight), "
+            f"p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms"
+        )
+
+
+class ConsumerInfo(_Record):
+    """The consumer under test: which one, how mkdrill reaches it, and what it could apply to it."""
+
+    kind: str = Field(description="reference (started by mkdrill), url or command (yours)")
+    target: str = Field(description="its Draft URL, or the command run per Draft")
+    restart_command: str | None = None
+    pin: str = Field(description="the pin the consumer carries: release tag and contract")
+    pin_from: str = Field(description="where that pin comes from")
+    timeout_ms: int
+    applied: dict[str, str] = Field(
+        default_factory=dict, description="setting -> value mkdrill applies to this consumer"
+    )
+    not_applied: dict[str, str] = Field(
+        default_factory=dict, description="setting -> why mkdrill cannot apply it here"
+    )
+    capacity: ConsumerCapacity | None = None
+    pace: dict[str, str] = Field(
+        default_factory=dict, description="phase -> Drafts/s the probe was paced at"
+    )
+
+
 class RunRecord(_Record):
     """One invocation of `mkdrill run`: the evidence bundle every report is rendered from."""
 
@@ -295,4 +349,5 @@ class RunRecord(_Record):
         description="why this run does not decide its pin's state (drills named, --fail-fast "
         "stopped it, not every drill ran); null for a whole suite",
     )
+    consumer: ConsumerInfo | None = None
     drills: list[DrillResult]

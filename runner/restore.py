@@ -32,7 +32,9 @@ class MilestoneWatch:
 
     clock: Clock
     memorykernel_url: str
-    consumer_url: str | None  # None: a consumer of yours without AssistSupport's preflight route
+    # None: a consumer of yours, without the reference's routes: its preflight and pin are read
+    # from its Draft answers (`enrichment.preflight`).
+    consumer_url: str | None
     expected_versions: tuple[str, str]
     draft: Callable[[], DraftOutcome]
     reached: dict[MilestoneName, float] = field(default_factory=dict)
@@ -53,9 +55,6 @@ class MilestoneWatch:
             (MilestoneName.FIRST_ENRICHED_DRAFT, self._enriched_draft),
         ]
         end = started + deadline_s
-        consumer_steps = {MilestoneName.PREFLIGHT_READY, MilestoneName.CONSUMER_REPINNED}
-        if self.consumer_url is None:
-            steps = [step for step in steps if step[0] not in consumer_steps]
         if self.repinned_to is None:
             steps = [step for step in steps if step[0] is not MilestoneName.CONSUMER_REPINNED]
         self.watched = [name for name, _ in steps]
@@ -115,6 +114,11 @@ class MilestoneWatch:
         return self._json("POST", f"{self.memorykernel_url}/v1/db/schema-version") is not None
 
     def _consumer_repinned(self) -> bool:
+        if self.consumer_url is None:  # yours: what its Draft answer's preflight says it carries
+            said = self.draft().consumer_pin
+            return said is not None and said.startswith(
+                f"{self.repinned_to} {self.expected_versions[0]}/"
+            )
         data = self._json("GET", f"{self.consumer_url}/v1/pin")
         return (
             data is not None
@@ -123,6 +127,9 @@ class MilestoneWatch:
         )
 
     def _preflight_ready(self) -> bool:
+        if self.consumer_url is None:  # yours: the preflight its Draft answer carries
+            outcome = self.draft()
+            return outcome.preflight_status == "ready" or (outcome.ok and outcome.applied)
         data = self._json("GET", f"{self.consumer_url}/v1/preflight")
         return data is not None and data.get("status") == "ready"
 

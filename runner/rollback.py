@@ -63,7 +63,7 @@ def perform_restore(
         remove_fault()
         return
     if plan.release != ctx.env.memorykernel_release or plan.repin is not None:
-        undo.callback(_back_to_baseline, ctx)
+        undo.callback(_back_to_baseline, ctx, plan.repin is not None)
     installed_pin: Pin | None = None
     if plan.repin is not None:
         folder = Path(tempfile.mkdtemp(prefix="mkdrill-trio-"))
@@ -76,16 +76,17 @@ def perform_restore(
     if installed_pin is not None:
         # A consumer re-pin is a redeploy of the Draft flow: the probe pauses while it restarts.
         with ctx.probe_paused():
-            ctx.env.restart_consumer(replace(ctx.consumer, pin=installed_pin))
+            ctx.target.restart(replace(ctx.consumer, pin=installed_pin))
 
 
-def _back_to_baseline(ctx: FaultContext) -> None:
+def _back_to_baseline(ctx: FaultContext, repinned: bool) -> None:
     # Putting the drill's baseline back is not part of the drill: no Draft is sampled meanwhile.
     baseline = ctx.baseline.release_tag
     with ctx.probe_paused():
         if ctx.env.memorykernel_release != baseline:
             ctx.env.start_memorykernel(baseline)
-        ctx.env.restart_consumer(ctx.consumer)
+        if repinned:  # the consumer under test gets its own pin back
+            ctx.target.restart(ctx.consumer)
 
 
 def _remove_tree(path: Path) -> None:

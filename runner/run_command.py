@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from tabulate import tabulate
 
-from runner.backends.base import Endpoints, Environment
+from runner.backends.base import Environment
+from runner.backends.listen_address import ensure_free, parse_listen
 from runner.clock import SystemClock
 from runner.contract import RELEASES
 from runner.drill_run import drill_timeout_ms
@@ -20,7 +20,6 @@ from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupte
 from runner.lock import run_lock
 from runner.outputs import check_output_folder
 from runner.plan import RunRequest, build_plan, new_run_id
-from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
 from runner.reports.metrics import fault_p95_latency_ms
@@ -62,6 +61,7 @@ def make_environment(
             run_id=plan.run_id,
             memorykernel_image=memorykernel_image,
             toxiproxy_image=toxiproxy_image,
+            proxy_listen=plan.proxy_listen,
         )
     from runner.backends.local import LocalEnvironment
     from runner.backends.memorykernel_local import MemoryKernelBinaries
@@ -71,6 +71,7 @@ def make_environment(
         plan.run_id,
         toxiproxy_url=toxiproxy_url,
         memorykernel=MemoryKernelBinaries(memorykernel_bins or {}),
+        proxy_listen=plan.proxy_listen,
     )
 
 
@@ -97,6 +98,11 @@ def print_plan(plan: RunPlan) -> None:
     if target is not None:
         repin = " (consumer re-pinned)" if target.crosses_contract(pin) else ""
         print(f"rollback to last green: {target.trio.describe()}{repin}; {target.provenance}")
+    print(
+        f"consumer under test: {plan.under_test.describe()}, timeout "
+        f"{plan.drill_settings.consumer_timeout_ms} ms, MemoryKernel proxy at "
+        f"{plan.proxy_listen or 'a free loopback port'}"
+    )
     rows = [
         (
             d.drill.name,
@@ -104,10 +110,13 @@ def print_plan(plan: RunPlan) -> None:
             f"{number(d.drill.window_s):g}s",
             f"{drill_timeout_ms(d, settings)} ms",
             d.drill.recover.kind,
+            plan.not_applicable(d.drill) or "",
         )
         for d in plan.drills
     ]
-    print(tabulate(rows, headers=["drill", "fault", "window", "timeout", "recover"]))
+    print(
+        tabulate(rows, headers=["drill", "fault", "window", "timeout", "recover", "not applicable"])
+    )
 
 
 def print_summary(record: RunRecord) -> None:
@@ -137,17 +146,6 @@ def _counts(reasons: dict[str, int]) -> str:
     return ",".join(f"{k}×{v}" for k, v in sorted(reasons.items())) or "-"
 
 
-def probe_factory(
-    probe_url: str | None, probe_command: str | None
-) -> Callable[[Endpoints, float], Probe]:
-    """The Draft probe: the reference consumer's endpoint, your Draft URL, or your command."""
-    if probe_command:
-        return lambda _endpoints, timeout: CommandProbe(probe_command, timeout)
-    if probe_url:
-        return lambda _endpoints, timeout: HttpDraftProbe(probe_url, timeout)
-    return lambda endpoints, timeout: HttpDraftProbe(f"{endpoints.consumer_url}/v1/draft", timeout)
-
-
 def execute(
     request: RunRequest,
     *,
@@ -155,8 +153,6 @@ def execute(
     toxiproxy_url: str | None,
     memorykernel_image: str | None,
     toxiproxy_image: str | None = None,
-    probe_url: str | None = None,
-    probe_command: str | None = None,
 ) -> int:
     """Run the request; return the exit code (errors propagate as DrillError with theirs)."""
     from runner.ledger import Ledger
@@ -185,6 +181,8 @@ def execute(
                     f"took over the lock of killed run {stale}; swept: {', '.join(swept)}",
                     file=sys.stderr,
                 )
+        if plan.proxy_listen:
+            ensure_free(parse_listen(plan.proxy_listen))
         with Ledger(ledger_path) as ledger:
             ledger.ensure_seeded(pin_info(plan.consumer_pin, plan.consumer_trio))
         env = make_environment(
@@ -198,16 +196,7 @@ def execute(
         progress = Progress(plan.out_dir)
         from runner.probes.seed import seed_policy
 
-        engine = Engine(
-            plan,
-            env,
-            clock,
-            progress,
-            probe_factory=probe_factory(probe_url, probe_command),
-            seed=seed_policy,
-            watch_preflight=not (probe_url or probe_command),
-            load_url=probe_url,
-        )
+        engine = Engine(plan, env, clock, progress, seed=seed_policy)
         driven = DRIVEN.get()
         if driven is not None:
             driven.out_dir = plan.out_dir

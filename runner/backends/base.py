@@ -58,8 +58,11 @@ class Environment(abc.ABC):
     kind: str
 
     @abc.abstractmethod
-    def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
-        """Start everything at `release`, wait until healthy (with deadlines), return the endpoints."""
+    def up(self, release: str, consumer: ConsumerSettings | None) -> Endpoints:
+        """Start everything at `release`, wait until healthy (with deadlines), return the endpoints.
+
+        `consumer` None: start no reference consumer (yours is under test, reaching the proxy).
+        """
 
     @abc.abstractmethod
     def down(self) -> None:

@@ -127,6 +127,7 @@ class ComposeEnvironment(Environment):
         consumer_url: str | None = None,
         admin_token: str | None = None,
         toxiproxy_image: str | None = None,
+        proxy_listen: str | None = None,
         docker_url: str | None = None,
         compose_file: Path = COMPOSE_FILE,
         health_timeout_s: float = 60.0,
@@ -142,6 +143,7 @@ class ComposeEnvironment(Environment):
         if admin_token is None:
             admin_token = os.environ.get(ADMIN_TOKEN_ENV, "") if consumer_url else new_admin_token()
         self._admin_token = admin_token
+        self._proxy_publish = proxy_listen or f"{LOOPBACK}:"  # no port: the engine picks one
         self._docker_url = docker_url
         self._compose_file = compose_file
         self._health_timeout_s = health_timeout_s
@@ -160,21 +162,21 @@ class ComposeEnvironment(Environment):
 
     # Lifecycle ---------------------------------------------------------------------------------
 
-    def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
+    def up(self, release: str, consumer: ConsumerSettings | None) -> Endpoints:
+        """`consumer` None: no reference consumer (yours reaches the proxy published on the host)."""
         client = self._docker()
         started = self._clock.now()
         toxiproxy = choose_toxiproxy_image(client, self._toxiproxy_image)
         consumer_tag = self._consumer_image or consumer_image()
+        reference = consumer is not None and self._external_consumer is None
         wanted = [memorykernel_image(release, self._mk_repo), toxiproxy]
-        if self._external_consumer is None:
+        if reference:
             wanted.append(consumer_tag)
         for tag in missing_images(client, wanted):
             raise EnvironmentProblem(self._missing_image_message(tag))
         for tag in wanted:
             self._note_image(tag)
-        services = [MEMORYKERNEL, TOXIPROXY] + (
-            [CONSUMER] if self._external_consumer is None else []
-        )
+        services = [MEMORYKERNEL, TOXIPROXY] + ([CONSUMER] if reference else [])
         variables = {
             "MKDRILL_RUN_ID": self.run_id,
             "MKDRILL_MEMORYKERNEL_IMAGE": self._mk_repo,
@@ -182,11 +184,13 @@ class ComposeEnvironment(Environment):
             "MKDRILL_TOXIPROXY_IMAGE": toxiproxy,
             "MKDRILL_CONSUMER_IMAGE": consumer_tag,
             "MKDRILL_CONSUMER_PIN": f"{PIN_DIR}/{PIN_FILE}",
-            "MKDRILL_CONSUMER_ASK_BODY": consumer.ask_body,
-            "MKDRILL_CONSUMER_ENRICHMENT": consumer.enrichment,
+            "MKDRILL_PROXY_PUBLISH": self._proxy_publish,
             **owner_variables(),
             ADMIN_TOKEN_ENV: self._admin_token,
         }
+        if consumer is not None:
+            variables["MKDRILL_CONSUMER_ASK_BODY"] = consumer.ask_body
+            variables["MKDRILL_CONSUMER_ENRICHMENT"] = consumer.enrichment
         try:
             compose_create(
                 self.project, variables, services,
@@ -195,14 +199,15 @@ class ComposeEnvironment(Environment):
             self._release = release
             self._start(MEMORYKERNEL)
             self._start(TOXIPROXY)
-            if self._external_consumer is None:
+            if reference:
+                assert consumer is not None
                 self._start_consumer(self._container(CONSUMER), consumer, fresh=True)
             self._toxiproxy_kind = self._describe_toxiproxy(toxiproxy)
             self._wait_memorykernel(release)
             self._note_contract(release)
-            if self._external_consumer is None:
+            if reference:
                 self._wait_consumer()
-            else:
+            elif consumer is not None:
                 self._attach_external_consumer(consumer)
             self._consumer = consumer
         except BaseException:
@@ -214,7 +219,9 @@ class ComposeEnvironment(Environment):
 
     def endpoints(self) -> Endpoints:
         """Where the runner reaches each service (published on 127.0.0.1)."""
-        consumer_url = self._external_consumer or self._url(CONSUMER_PORT)
+        consumer_url = self._external_consumer or (
+            self._url(CONSUMER_PORT) if CONSUMER_PORT in self._ports else ""
+        )
         return Endpoints(
             consumer_url=consumer_url,
             memorykernel_url=self._url(MK_PORT),

@@ -65,10 +65,12 @@ class LocalEnvironment(Environment):
         *,
         outlive_owner: bool = False,
         memorykernel: MemoryKernelBinaries | None = None,
+        proxy_listen: str | None = None,
     ) -> None:
         """`outlive_owner`: the services keep running after this process ends (`mkdrill env up`).
 
         `memorykernel`: binaries of one's own per release (default: the reference for every release).
+        `proxy_listen`: `host:port` of the MemoryKernel proxy (default: a free loopback port).
         """
         self._mk_binaries = memorykernel or MemoryKernelBinaries()
         self._identities: dict[str, MemoryKernelIdentity] = {}
@@ -84,6 +86,7 @@ class LocalEnvironment(Environment):
         self._toxiproxy: ToxiproxyControl | None = None
         self._toxiproxy_kind = "embedded"
         self._proxy_name = f"mkdrill_{run_id}_memorykernel"
+        self._fixed_listen = proxy_listen
         self._proxy_listen = ""
         self._mk_port = 0
         self._release = ""
@@ -100,17 +103,18 @@ class LocalEnvironment(Environment):
     def state_file(self) -> Path:
         return self._state_dir / f"{self._run_id}.json"
 
-    def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
+    def up(self, release: str, consumer: ConsumerSettings | None) -> Endpoints:
         self._scratch.mkdir(parents=True, exist_ok=True)
         # The three processes do not need each other to start (the consumer only needs the proxy's
         # address, picked here), so they start side by side; the proxy is made once both ends run.
-        self._proxy_listen = f"{LOOPBACK}:{free_port()}"
+        self._proxy_listen = self._fixed_listen or f"{LOOPBACK}:{free_port()}"
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="env-up") as pool:
             started = [
                 pool.submit(self._start_toxiproxy),
                 pool.submit(self.start_memorykernel, release),
             ]
-            self._start_consumer(consumer)
+            if consumer is not None:
+                self._start_consumer(consumer)
         for future in started:
             future.result()
         assert self._toxiproxy is not None
@@ -122,8 +126,9 @@ class LocalEnvironment(Environment):
 
     def endpoints(self) -> Endpoints:
         """Where the runner reaches each service."""
+        consumer = self._processes.get("assistsupport")
         return Endpoints(
-            consumer_url=self._processes["assistsupport"].url,
+            consumer_url=consumer.url if consumer is not None else "",
             memorykernel_url=f"http://{LOOPBACK}:{self._mk_port}",
             toxiproxy_url=self._toxiproxy.api_url if self._toxiproxy else "",
             proxy_name=self._proxy_name,

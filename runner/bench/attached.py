@@ -43,7 +43,6 @@ from runner.errors import (
 from runner.plan import RunRequest, build_plan, new_run_id
 from runner.progress import Progress
 from runner.record import Verdict
-from runner.run_command import probe_factory
 from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class AttachedEnvironment(Environment):
         self._release = release
         self._http = httpx.Client(timeout=2.0, verify=shared_ssl_context())
 
-    def up(self, release: str, consumer: ConsumerSettings) -> Endpoints:
+    def up(self, release: str, consumer: ConsumerSettings | None) -> Endpoints:
         if release != self._release:
             raise EnvironmentProblem(
                 f"attached environment runs MemoryKernel {self._release}, the plan wants {release}"
@@ -168,7 +167,6 @@ def run_attached(endpoints: Endpoints, drills: list[str], out: Path) -> int:
         AttachedEnvironment(endpoints),
         SystemClock(),
         Progress(plan.out_dir),
-        probe_factory=probe_factory(None, None),
     )
     record = engine.run()
     return EXIT_PASSED if record.verdict is Verdict.PASSED else EXIT_DRILL_FAILED

@@ -12,6 +12,7 @@ import httpx
 
 from runner.backends.base import ConsumerSettings, Endpoints, Environment
 from runner.clock import Clock, wait_until
+from runner.consumers.control import ConsumerControl
 from runner.errors import EnvironmentProblem, FaultUnsupported, InjectionError
 from runner.faults.proof import prove_future_schema, prove_schema_unavailable
 from runner.faults.toxiproxy import ToxiproxyControl
@@ -62,6 +63,8 @@ class FaultContext:
     consumer: ConsumerSettings
     resolve_release: Callable[[str], str]
     pin_for_release: Callable[[str], Pin]
+    # The consumer under test: consumer-side faults act on it, never on another one.
+    target: ConsumerControl
     probe_paused: Callable[[], AbstractContextManager[None]] = nullcontext
     rollback_target: RollbackTarget | None = None  # where `recover: {to: last-green}` goes
 
@@ -106,8 +109,15 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
     match fault:
         case DisabledFault(value=value):
             previous = ctx.consumer.env.get(ENABLE_FLAG)
-            env.set_consumer_env({ENABLE_FLAG: value})
-            return once(lambda: env.set_consumer_env({ENABLE_FLAG: previous}))
+            consumer = ctx.target
+            with _paused_if_restarting(ctx):
+                consumer.set_env({ENABLE_FLAG: value})
+
+            def undo_flag() -> None:
+                with _paused_if_restarting(ctx):
+                    consumer.set_env({ENABLE_FLAG: previous})
+
+            return once(undo_flag)
         case StopFault():
             env.stop_memorykernel()
             return once(lambda: env.start_memorykernel(release))
@@ -152,11 +162,11 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
             # the probe pauses while it restarts instead of counting the restart as unanswered Drafts.
             pin = ctx.pin_for_release(ctx.resolve_release(ref))
             with ctx.probe_paused():
-                env.restart_consumer(replace(ctx.consumer, pin=pin))
+                ctx.target.restart(replace(ctx.consumer, pin=pin))
 
             def undo_pin() -> None:
                 with ctx.probe_paused():
-                    env.restart_consumer(ctx.consumer)
+                    ctx.target.restart(ctx.consumer)
 
             return once(undo_pin)
         case SchemaFault(database=database):
@@ -191,6 +201,11 @@ def inject(fault: Fault, ctx: FaultContext) -> Undo:
         case NoFault():
             return once(lambda: None)
     raise FaultUnsupported(f"fault kind {fault.kind!r} is not supported by the {env.kind} backend")
+
+
+def _paused_if_restarting(ctx: FaultContext) -> AbstractContextManager[None]:
+    """Changing a variable restarts a consumer of yours run by URL: pause the probe meanwhile."""
+    return ctx.probe_paused() if ctx.target.restarts_on_env else nullcontext()
 
 
 def _ensure_release(env: Environment, release: str) -> None:

@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +36,10 @@ class DraftOutcome:
     latency_ms: float
     error: str | None = None
     message: str | None = None
+    # From the Draft answer's enrichment.preflight: where the consumer called MemoryKernel and
+    # which pin it carries (`v0.4.0 service.v3/api.v1`), when it says.
+    base_url: str | None = None
+    consumer_pin: str | None = None
 
 
 class Probe(Protocol):
@@ -73,7 +78,18 @@ def outcome_from_response(status: int, body: bytes, latency_ms: float) -> DraftO
         message=None
         if enrichment.get("applied") is True
         else _str_or_none(enrichment.get("message")),
+        base_url=_str_or_none(preflight.get("base_url")),
+        consumer_pin=_pin_of(preflight),
     )
+
+
+def _pin_of(preflight: dict[str, Any]) -> str | None:
+    service = preflight.get("expected_service_contract_version")
+    api = preflight.get("expected_api_contract_version")
+    if not isinstance(service, str) or not isinstance(api, str):
+        return None
+    tag = preflight.get("release_tag")
+    return f"{tag} {service}/{api}" if isinstance(tag, str) else f"{service}/{api}"
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -123,15 +139,29 @@ class CommandProbe:
     Only used when the command line allows it explicitly (`--allow-command-probe`).
     """
 
-    def __init__(self, command: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        command: str,
+        timeout_s: float,
+        env: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
+        """`env`: the environment of each call, read fresh per Draft (default: this process's)."""
         self._argv = shlex.split(command)
         self._timeout_s = timeout_s
+        self._env = env
 
     def draft(self) -> DraftOutcome:
         started = time.perf_counter()
+        env = dict(self._env()) if self._env is not None else None
         try:
             done = subprocess.run(
-                self._argv, capture_output=True, timeout=self._timeout_s, check=False, shell=False
+                self._argv,
+                capture_output=True,
+                timeout=self._timeout_s,
+                check=False,
+                shell=False,
+                env=env,
+                stdin=subprocess.DEVNULL,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             latency = (time.perf_counter() - started) * 1000
@@ -143,3 +173,19 @@ class CommandProbe:
 
     def close(self) -> None:
         return None
+
+
+class RecordingProbe:
+    """Another probe whose every outcome is also appended to `outcomes` (thread-safe append)."""
+
+    def __init__(self, probe: Probe, outcomes: list[DraftOutcome]) -> None:
+        self._probe = probe
+        self._outcomes = outcomes
+
+    def draft(self) -> DraftOutcome:
+        outcome = self._probe.draft()
+        self._outcomes.append(outcome)
+        return outcome
+
+    def close(self) -> None:
+        self._probe.close()

@@ -3,7 +3,9 @@
 Worker processes start ahead of the fault window (a Python start costs a few hundred ms), wait for
 `go` on stdin, draft back to back on a few threads each until stdin closes, then print one JSON line
 per Draft (monotonic start time, which Drafter, outcome) and a last `done N` line. CLOCK_MONOTONIC
-is shared by every process of the machine, so start times line up with the runner's phases.
+is shared by every process of the machine, so start times line up with the runner's phases. A
+consumer of yours run as a command gets the environment of the fault window on the `go` line (the
+fault is on by then).
 
 A worker that never says ready, exits on its own, or ends without its `done` line lost Drafts: that
 is a ProbeError (the instrument broke), never a quiet shortfall of load.
@@ -19,11 +21,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import IO
 
 from runner.errors import ProbeError
-from runner.probes.draft import DraftOutcome, HttpDraftProbe
+from runner.probes.draft import CommandProbe, DraftOutcome, HttpDraftProbe, Probe
 
 THREADS_PER_PROCESS = 10
 DONE = "done"
@@ -38,11 +41,25 @@ class LoadDraft:
     outcome: DraftOutcome
 
 
+@dataclass(frozen=True)
+class LoadTarget:
+    """What the load drafts against: the consumer under test's Draft URL, or its command."""
+
+    url: str | None = None
+    command: str | None = None
+    env: Callable[[], Mapping[str, str]] | None = None  # the command's environment, read at `go`
+
+    def argv(self) -> list[str]:
+        """How a worker is told its target."""
+        return ["command", self.command] if self.command else ["url", self.url or ""]
+
+
 class LoadGenerator:
     """`workers` concurrent closed-loop Drafters spread over worker processes."""
 
-    def __init__(self, draft_url: str, workers: int, timeout_s: float) -> None:
+    def __init__(self, target: LoadTarget, workers: int, timeout_s: float) -> None:
         self.workers = workers
+        self._target = target
         self._processes: list[subprocess.Popen[str]] = []
         self._stderr: list[IO[str]] = []
         remaining = workers
@@ -57,7 +74,7 @@ class LoadGenerator:
                         sys.executable,
                         "-m",
                         "runner.probes.loadgen",
-                        draft_url,
+                        *target.argv(),
                         str(threads),
                         str(timeout_s),
                         str(len(self._processes)),
@@ -97,12 +114,14 @@ class LoadGenerator:
                 raise self._trouble(index, what)
 
     def go(self) -> None:
-        """Start drafting in every worker."""
+        """Start drafting in every worker (a command's with the environment it has now)."""
+        env = self._target.env
+        line = f"go {json.dumps(dict(env()))}\n" if env is not None else "go\n"
         for process in self._processes:
             if process.stdin is not None:
                 # A worker that died already is reported by stop(), with its exit code.
                 with contextlib.suppress(OSError):
-                    process.stdin.write("go\n")
+                    process.stdin.write(line)
                     process.stdin.flush()
 
     def stop(self, timeout_s: float) -> list[LoadDraft]:
@@ -155,13 +174,19 @@ class LoadGenerator:
         return results
 
 
-def _worker(draft_url: str, threads: int, timeout_s: float, index: int = 0) -> None:
+def _worker(kind: str, target: str, threads: int, timeout_s: float, index: int = 0) -> None:
     go = threading.Event()
     stop = threading.Event()
     lock = threading.Lock()
     lines: list[str] = []
+    command_env: dict[str, str] = {}
 
-    def loop(probe: HttpDraftProbe, drafter: str) -> None:
+    def new_probe() -> Probe:
+        if kind == "command":
+            return CommandProbe(target, timeout_s, env=lambda: command_env)
+        return HttpDraftProbe(target, timeout_s)
+
+    def loop(probe: Probe, drafter: str) -> None:
         go.wait()
         try:
             while not stop.is_set():
@@ -176,17 +201,18 @@ def _worker(draft_url: str, threads: int, timeout_s: float, index: int = 0) -> N
 
     # Clients and threads exist before `ready`, so drafting starts the moment `go` arrives.
     workers = [
-        threading.Thread(
-            target=loop, args=(HttpDraftProbe(draft_url, timeout_s), f"{index}-{n}"), daemon=True
-        )
+        threading.Thread(target=loop, args=(new_probe(), f"{index}-{n}"), daemon=True)
         for n in range(threads)
     ]
     for thread in workers:
         thread.start()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-    if sys.stdin.readline().strip() != "go":  # closed before the window opened
+    word, _, env_json = sys.stdin.readline().strip().partition(" ")
+    if word != "go":  # closed before the window opened
         stop.set()
+    elif env_json:
+        command_env.update(json.loads(env_json))
     go.set()
     if not stop.is_set():
         sys.stdin.read()  # the runner closes stdin to stop the load
@@ -199,4 +225,4 @@ def _worker(draft_url: str, threads: int, timeout_s: float, index: int = 0) -> N
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
+    _worker(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))

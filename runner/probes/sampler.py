@@ -1,4 +1,10 @@
-"""Drafts continuously at a fixed rate on worker threads, so a slow Draft never lowers the sample rate."""
+"""Closed-loop Draft pacing: a Draft starts when one of the slots is free, never faster than the rate.
+
+A consumer slower than the probe's rate never builds a queue: at most `slots` Drafts are in flight
+(each slot waits for its Draft's answer before it starts another), and starts are spaced at least
+1/rate apart on average, so over any span T at most rate × T + 2 Drafts start. Both change per phase
+(`set_pace`), from the next start on.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from runner.clock import Clock
 from runner.probes.draft import DraftOutcome, Probe
 from runner.record import Phase
 
-MAX_IN_FLIGHT = 96
+MAX_SLOTS = 128
+SLOT_POLL_S = 0.05  # how often a full sampler re-checks stop/pause while it waits for a slot
 
 
 @dataclass(frozen=True)
@@ -25,28 +32,37 @@ class TimedSample:
 
 
 class Sampler:
-    """Starts a Draft every 1/rate seconds; records each outcome under the phase current at its start."""
+    """Starts Drafts on `slots` slots at most `rate_hz` a second; records each under its start phase."""
 
-    def __init__(self, probe: Probe, clock: Clock, rate_hz: float) -> None:
+    def __init__(self, probe: Probe, clock: Clock, rate_hz: float, slots: int = MAX_SLOTS) -> None:
         self._probe = probe
         self._clock = clock
         self._interval = 1.0 / rate_hz
-        self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="draft-probe")
+        self._slots = _bounded_slots(slots)
+        self._pool = ThreadPoolExecutor(max_workers=MAX_SLOTS, thread_name_prefix="draft-probe")
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a Draft finished, or the pace changed
         self._samples: list[TimedSample] = []
         self._in_flight = 0
+        self._most_in_flight = 0
         self._pending: dict[int, tuple[float, Phase]] = {}
         self._next_id = 0
-        self._skipped = 0
+        self._slot_waits = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.phase = Phase.PREPARE
-        self._new_sample = threading.Condition(self._lock)
         self._paused = threading.Event()
 
     def set_rate(self, rate_hz: float) -> None:
-        """Change the sampling rate from the next tick on."""
-        self._interval = 1.0 / rate_hz
+        """Change the rate from the next start on (slots unchanged)."""
+        self.set_pace(rate_hz, self._slots)
+
+    def set_pace(self, rate_hz: float, slots: int) -> None:
+        """Change the rate and the number of slots from the next start on."""
+        with self._changed:
+            self._interval = 1.0 / rate_hz
+            self._slots = _bounded_slots(slots)
+            self._changed.notify_all()
 
     def start(self) -> None:
         """Begin sampling on a background thread."""
@@ -57,44 +73,59 @@ class Sampler:
         next_at = self._clock.now()
         while not self._stop.is_set():
             if self._paused.is_set():
-                self._stop.wait(self._interval)
+                self._stop.wait(SLOT_POLL_S)
                 next_at = self._clock.now()
                 continue
+            if not self._take_slot():
+                continue
+            now = self._clock.now()
+            if now < next_at:
+                self._release_slot()
+                self._stop.wait(next_at - now)
+                continue
             with self._lock:
-                busy = self._in_flight >= MAX_IN_FLIGHT
-                if not busy:
-                    self._in_flight += 1
-                else:
-                    self._skipped += 1
-            if not busy:
-                with self._lock:
-                    self._next_id += 1
-                    ident = self._next_id
-                    self._pending[ident] = (self._clock.now(), self.phase)
-                self._pool.submit(self._one, ident)
-            next_at += self._interval
-            delay = next_at - self._clock.now()
-            if delay < -1.0:  # fell far behind (machine stalled): do not burst to catch up
-                next_at = self._clock.now()
-            self._stop.wait(max(delay, 0.0))
+                self._next_id += 1
+                ident = self._next_id
+                self._pending[ident] = (now, self.phase)
+                interval = self._interval
+            self._pool.submit(self._one, ident)
+            # Never two starts closer than the interval on average: a late start (a slot freed
+            # late, the machine stalled) is not made up by a burst.
+            next_at = max(next_at + interval, now)
+
+    def _take_slot(self) -> bool:
+        """Reserve a slot, waiting (bounded) for one to free up; False: re-check stop/pause first."""
+        with self._changed:
+            if self._in_flight >= self._slots:
+                self._slot_waits += 1
+                self._changed.wait(SLOT_POLL_S)
+                if self._in_flight >= self._slots:
+                    return False
+            self._in_flight += 1
+            self._most_in_flight = max(self._most_in_flight, self._in_flight)
+            return True
+
+    def _release_slot(self) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
 
     def _one(self, ident: int) -> None:
         try:
             outcome = self._probe.draft()
         finally:
-            with self._lock:
+            with self._changed:
                 self._in_flight -= 1
-        with self._new_sample:
-            started_phase = self._pending.pop(ident, None)
-            if started_phase is not None:  # None: already recorded as unanswered by stop()
-                self._samples.append(TimedSample(*started_phase, outcome))
-            self._new_sample.notify_all()
+                started_phase = self._pending.pop(ident, None)
+                if started_phase is not None:  # None: already recorded as unanswered by stop()
+                    self._samples.append(TimedSample(*started_phase, outcome))
+                self._changed.notify_all()
 
     def record(self, started: float, phase: Phase, outcome: DraftOutcome) -> None:
         """Add a Draft made elsewhere (the load generator) to the samples."""
-        with self._new_sample:
+        with self._changed:
             self._samples.append(TimedSample(started, phase, outcome))
-            self._new_sample.notify_all()
+            self._changed.notify_all()
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -124,14 +155,19 @@ class Sampler:
             ]
 
     @property
-    def skipped(self) -> int:
-        """Ticks not sampled because MAX_IN_FLIGHT Drafts were outstanding."""
-        return self._skipped
+    def slot_waits(self) -> int:
+        """How often a start waited because every slot had a Draft in flight."""
+        return self._slot_waits
+
+    @property
+    def most_in_flight(self) -> int:
+        """The most Drafts that were in flight at once."""
+        return self._most_in_flight
 
     def wait_for_sample(self, timeout_s: float) -> None:
         """Block until a new sample arrives or `timeout_s` passes."""
-        with self._new_sample:
-            self._new_sample.wait(timeout_s)
+        with self._changed:
+            self._changed.wait(timeout_s)
 
     def stop(self, drain_s: float = 10.0) -> None:
         """Stop scheduling; wait up to `drain_s` for Drafts in flight; never raises."""
@@ -145,7 +181,7 @@ class Sampler:
                     break
             self.wait_for_sample(0.05)
         # A Draft still in flight after the drain was not answered: it counts, as a failure.
-        with self._new_sample:
+        with self._changed:
             now = self._clock.now()
             for started, phase in self._pending.values():
                 latency = (now - started) * 1000
@@ -162,3 +198,7 @@ class Sampler:
                 self._samples.append(TimedSample(started, phase, unanswered))
             self._pending.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _bounded_slots(slots: int) -> int:
+    return max(1, min(int(slots), MAX_SLOTS))

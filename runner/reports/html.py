@@ -42,7 +42,7 @@ table.meta th { width: 170px; background: none; color: #5a6272; font-weight: 500
   font-size: 12px; color: #fff; text-transform: uppercase; letter-spacing: .03em;
   vertical-align: 2px; }
 .passed { background: #2e8b47; } .failed { background: #c62828; } .error { background: #b8620b; }
-.interrupted { background: #6d4fb3; } .skipped { background: #7b8494; }
+.interrupted { background: #6d4fb3; } .skipped, .not_applicable { background: #7b8494; }
 .reason { color: #444b5a; margin: 4px 0 10px; display: block; }
 details.drill { background: #fff; border: 1px solid #dde1e8; border-radius: 8px;
   padding: 12px 18px; margin: 16px 0; }

@@ -59,7 +59,7 @@ def _testcase(suite: str, drill: DrillResult) -> ET.Element:
             case, "failure", {"message": _clean(shorten_at_word(message)), "type": kind}
         )
         failure.text = _clean(text)
-    elif drill.verdict == Verdict.SKIPPED:
+    elif drill.verdict in (Verdict.SKIPPED, Verdict.NOT_APPLICABLE):
         ET.SubElement(case, "skipped", {"message": _clean(drill.reason)})
     elif drill.verdict in (Verdict.ERROR, Verdict.INTERRUPTED):
         kind = "EnvironmentError" if drill.verdict == Verdict.ERROR else "Interrupted"
@@ -85,7 +85,9 @@ def render_junit(record: RunRecord) -> str:
             "tests": str(len(verdicts)),
             "failures": str(verdicts.count(Verdict.FAILED)),
             "errors": str(verdicts.count(Verdict.ERROR) + verdicts.count(Verdict.INTERRUPTED)),
-            "skipped": str(verdicts.count(Verdict.SKIPPED)),
+            "skipped": str(
+                verdicts.count(Verdict.SKIPPED) + verdicts.count(Verdict.NOT_APPLICABLE)
+            ),
             "time": f"{sum(d.duration_s for d in record.drills):.3f}",
             "timestamp": _timestamp(record.started_at),
             "hostname": _clean(record.host.get("hostname", "localhost")),

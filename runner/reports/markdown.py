@@ -23,6 +23,7 @@ _VERDICT_MARK = {
     Verdict.ERROR: "⚠️",
     Verdict.INTERRUPTED: "⏹️",
     Verdict.SKIPPED: "⏭️",
+    Verdict.NOT_APPLICABLE: "🚫",
 }
 
 

@@ -35,7 +35,14 @@ def test_report_json_is_the_record_plus_conveniences(
     assert data["drills"][2]["time_to_restore_s"] is None
     assert data["drills"][1]["fallback_reasons"] == mixed_record.drills[1].fallback_reasons
     assert data["drills"][1]["fault_p95_latency_ms"] > 2600
-    assert data["counts"] == {"passed": 1, "failed": 1, "interrupted": 0, "error": 1, "skipped": 1}
+    assert data["counts"] == {
+        "passed": 1,
+        "failed": 1,
+        "interrupted": 0,
+        "error": 1,
+        "skipped": 1,
+        "not_applicable": 0,
+    }
     dumped = mixed_record.model_dump(mode="json")
     for key, value in dumped.items():
         if key != "drills":

@@ -1,0 +1,108 @@
+"""The consumer's own capacity: Drafts/s and latency with MemoryKernel healthy, measured closed loop.
+
+Drafts go back to back with 1, 2, 4, … in flight; the measurement stops at the first level that
+adds less than a sixth to the best throughput so far (the consumer is saturated) or at
+`max_in_flight`. The best level is the capacity: a probe paced well below it never queues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from runner.clock import Clock
+from runner.percentile import percentile
+from runner.probes.draft import Probe
+from runner.probes.sampler import Sampler, TimedSample
+from runner.record import CapacityLevel, ConsumerCapacity, LatencyStats, Phase
+
+SATURATION_GAIN = 1.15  # a level must add this factor to the best throughput to go on
+UNBOUNDED_RATE_HZ = 10_000.0
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """How long each level runs: at least `min_s` and `min_drafts` answers, at most `max_s`."""
+
+    min_s: float = 0.4
+    min_drafts: int = 8
+    max_s: float = 4.0
+    max_in_flight: int = 16
+
+
+def measure_capacity(
+    probe_factory: Callable[[], Probe], clock: Clock, plan: CapacityPlan = CapacityPlan()
+) -> ConsumerCapacity:
+    """Measure level by level; the caller makes sure MemoryKernel is healthy and nothing is injected."""
+    levels: list[CapacityLevel] = []
+    samples_at: dict[int, list[TimedSample]] = {}
+    in_flight = 1
+    while in_flight <= plan.max_in_flight:
+        level, answered = _one_level(probe_factory, clock, plan, in_flight)
+        levels.append(level)
+        samples_at[in_flight] = answered
+        best = max(levels[:-1], key=lambda lv: lv.drafts_per_s, default=None)
+        if best is not None and level.drafts_per_s < best.drafts_per_s * SATURATION_GAIN:
+            break
+        in_flight *= 2
+    return summarize_capacity(levels, samples_at)
+
+
+def summarize_capacity(
+    levels: Sequence[CapacityLevel], samples_at: dict[int, list[TimedSample]]
+) -> ConsumerCapacity:
+    """The best level as the consumer's capacity."""
+    best = max(levels, key=lambda lv: lv.drafts_per_s)
+    latencies = [s.outcome.latency_ms for s in samples_at.get(best.in_flight, [])] or [0.0]
+    return ConsumerCapacity(
+        drafts_per_s=best.drafts_per_s,
+        in_flight=best.in_flight,
+        p50_ms=round(percentile(latencies, 0.50), 3),
+        p95_ms=round(percentile(latencies, 0.95), 3),
+        enriched=sum(lv.enriched for lv in levels),
+        drafts=sum(lv.drafts for lv in levels),
+        levels=list(levels),
+    )
+
+
+def _one_level(
+    probe_factory: Callable[[], Probe], clock: Clock, plan: CapacityPlan, in_flight: int
+) -> tuple[CapacityLevel, list[TimedSample]]:
+    probe = probe_factory()
+    sampler = Sampler(probe, clock, UNBOUNDED_RATE_HZ, slots=in_flight)
+    sampler.phase = Phase.STEADY
+    start = clock.now()
+    try:
+        sampler.start()
+        while True:
+            elapsed = clock.now() - start
+            done = len(sampler.samples())
+            if elapsed >= plan.max_s or (elapsed >= plan.min_s and done >= plan.min_drafts):
+                break
+            sampler.wait_for_sample(0.05)
+        end = clock.now()
+        sampler.stop(drain_s=plan.max_s)
+    finally:
+        probe.close()
+    seconds = max(end - start, 1e-6)
+    answered = [
+        s
+        for s in sampler.samples()
+        if s.outcome.ok and s.started + s.outcome.latency_ms / 1000 <= end
+    ]
+    latencies = [s.outcome.latency_ms for s in answered]
+    level = CapacityLevel(
+        in_flight=in_flight,
+        drafts=len(answered),
+        seconds=round(seconds, 4),
+        drafts_per_s=round(len(answered) / seconds, 3),
+        enriched=sum(s.outcome.applied for s in answered),
+        latency=LatencyStats(
+            p50_ms=round(percentile(latencies, 0.50), 3),
+            p95_ms=round(percentile(latencies, 0.95), 3),
+            max_ms=round(max(latencies), 3),
+        )
+        if latencies
+        else None,
+    )
+    return level, answered

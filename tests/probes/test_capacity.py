@@ -1,0 +1,59 @@
+"""The consumer's own capacity: measured closed loop, level by level, until it saturates."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from runner.clock import SystemClock
+from runner.probes.capacity import CapacityPlan, measure_capacity
+from runner.probes.draft import DraftOutcome
+from runner.probes.pace import CAPACITY_SHARE, pace_for, window_drafts
+from runner.record import ConsumerCapacity
+
+QUICK = CapacityPlan(min_s=0.4, min_drafts=8, max_s=2.0, max_in_flight=16)
+
+
+class CoresConsumer:
+    """Answers `cores` Drafts at once, each taking `cost_s`: capacity = cores / cost_s."""
+
+    def __init__(self, cores: int, cost_s: float) -> None:
+        self._cores = threading.Semaphore(cores)
+        self.cost_s = cost_s
+
+    def draft(self) -> DraftOutcome:
+        started = time.perf_counter()
+        with self._cores:
+            time.sleep(self.cost_s)
+        return DraftOutcome(
+            200, True, True, None, None, "ready", (time.perf_counter() - started) * 1000
+        )
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_two_core_consumer_saturates_at_two_in_flight() -> None:
+    consumer = CoresConsumer(cores=2, cost_s=0.05)  # 40 Drafts/s at most
+    capacity = measure_capacity(lambda: consumer, SystemClock(), QUICK)
+    levels = [level.in_flight for level in capacity.levels]
+    assert levels[:3] == [1, 2, 4] and 16 not in levels  # stops once a level adds nothing
+    assert 28 <= capacity.drafts_per_s <= 42
+    assert capacity.in_flight >= 2
+    assert capacity.enriched == capacity.drafts > 0
+    assert capacity.p50_ms >= 45
+    assert "Drafts/s" in capacity.describe()
+
+
+def test_pace_takes_a_share_of_capacity_and_slots_for_the_bound() -> None:
+    capacity = ConsumerCapacity(
+        drafts_per_s=12.0, in_flight=2, p50_ms=160, p95_ms=190, enriched=30, drafts=30, levels=[]
+    )
+    pace = pace_for(25.0, capacity, bound_ms=7750)
+    assert pace.rate_hz == pytest.approx(12.0 * CAPACITY_SHARE)
+    assert pace.slots == 67  # Drafts as slow as the bound still keep the rate
+    fast = pace_for(25.0, capacity.model_copy(update={"drafts_per_s": 400.0}), bound_ms=1750)
+    assert fast.rate_hz == 25.0 and fast.slots == 45
+    assert window_drafts(7.2, 6.0) == 38
