@@ -182,13 +182,21 @@ class Engine:
         listener: RunListener,
         seed: Callable[[str], None] | None = None,
         capacity_plan: CapacityPlan = CapacityPlan(),
+        probe_factory: Callable[[Endpoints, float], Probe] | None = None,
+        watch_preflight: bool = True,
     ) -> None:
+        """`probe_factory` and `watch_preflight`: how the reference consumer is probed (fakes in
+        tests); a consumer of yours is always probed as the plan names it."""
         self.plan = plan
         self.env = env
         self.clock = clock
         self.listener = listener
         self._seed = seed
         self._capacity_plan = capacity_plan
+        self._reference_probe = probe_factory or (
+            lambda endpoints, timeout: HttpDraftProbe(f"{endpoints.consumer_url}/v1/draft", timeout)
+        )
+        self._watch_preflight = watch_preflight and plan.under_test.is_reference
         self._results: list[DrillResult] = []
         self._started_at = clock.utc_iso()
         self.last_record: RunRecord | None = None
@@ -322,9 +330,10 @@ class Engine:
         """The control of the consumer under test and its probe; yours is pointed at the proxy."""
         target = self.plan.under_test
         if target.is_reference:
-            draft_url = f"{endpoints.consumer_url}/v1/draft"
-            self._load_target = LoadTarget(url=draft_url)
-            return ReferenceControl(self.env), lambda timeout: HttpDraftProbe(draft_url, timeout)
+            self._load_target = LoadTarget(url=f"{endpoints.consumer_url}/v1/draft")
+            return ReferenceControl(self.env), lambda timeout: self._reference_probe(
+                endpoints, timeout
+            )
         own = OwnConsumer(target, consumer)
         own.attach(endpoints.proxy_listen)
         self._load_target = own.load_target()
@@ -398,7 +407,7 @@ class Engine:
                 self.clock,
                 self._settings,
                 self.listener.phase_changed,
-                watch_preflight=plan.under_test.is_reference,
+                watch_preflight=self._watch_preflight,
                 load_target=self._load_target,
                 target=plan.under_test,
             )

@@ -251,8 +251,8 @@ class PathGuard:
                 (f"re-create proxy {name}", self._recreate_proxy),
             ),
             (
-                evidence.through_proxy_ok,
-                ("restart the consumer", lambda: env.restart_consumer(self.ctx.consumer)),
+                evidence.through_proxy_ok and self.ctx.target.can_restart,
+                ("restart the consumer", lambda: self.ctx.target.restart(self.ctx.consumer)),
             ),
         ]
         for applies, repair in candidates:

@@ -21,6 +21,10 @@ class ConsumerControl(Protocol):
     def restarts_on_env(self) -> bool:
         """Setting a variable restarts the consumer (the probe pauses meanwhile)."""
 
+    @property
+    def can_restart(self) -> bool:
+        """mkdrill can restart it (the reference one, or yours with a restart command)."""
+
     def set_env(self, values: Mapping[str, str | None]) -> None:
         """Set (None: unset) AssistSupport variables, read fresh per Draft."""
 
@@ -32,6 +36,7 @@ class ReferenceControl:
     """The reference consumer: the environment started it and changes it."""
 
     restarts_on_env = False
+    can_restart = True
 
     def __init__(self, env: Environment) -> None:
         self._env = env
@@ -55,6 +60,10 @@ class OwnConsumer:
     @property
     def restarts_on_env(self) -> bool:
         return self.target.kind is ConsumerKind.URL
+
+    @property
+    def can_restart(self) -> bool:
+        return self.target.swaps_pin
 
     def attach(self, proxy_listen: str) -> None:
         """Point it at the proxy: every call (command), or a first restart (URL + restart command)."""

@@ -121,12 +121,6 @@ class Sampler:
                     self._samples.append(TimedSample(*started_phase, outcome))
                 self._changed.notify_all()
 
-    def record(self, started: float, phase: Phase, outcome: DraftOutcome) -> None:
-        """Add a Draft made elsewhere (the load generator) to the samples."""
-        with self._changed:
-            self._samples.append(TimedSample(started, phase, outcome))
-            self._changed.notify_all()
-
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """Start no Draft inside the block, and wait for those in flight before entering it."""

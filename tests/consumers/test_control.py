@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -17,6 +18,7 @@ from runner.consumers.control import OwnConsumer
 from runner.consumers.target import ConsumerKind, ConsumerTarget
 from runner.errors import EnvironmentProblem
 from runner.pins import default_pin_path, load_pin
+from runner.probes.loadgen import LoadGenerator
 
 PIN = load_pin(default_pin_path("v0.4.0"))
 OTHER_PIN = load_pin(default_pin_path("v0.3.2"))
@@ -120,3 +122,17 @@ def test_a_failing_restart_command_is_an_environment_error_with_its_output(
     )
     with pytest.raises(EnvironmentProblem, match=r"exited 4: restarting my consumer"):
         own.attach("127.0.0.1:4010")
+
+
+def test_the_load_on_a_command_consumer_runs_with_the_fault_windows_variables() -> None:
+    settings = ConsumerSettings(pin=PIN)
+    own = OwnConsumer(ConsumerTarget(ConsumerKind.COMMAND, ECHO), settings)
+    own.attach("127.0.0.1:4010")
+    own.set_env({"ASSISTSUPPORT_ENABLE_MEMORY_KERNEL": "0"})  # the fault, on before the window
+    load = LoadGenerator(own.load_target(), 1, 10.0)
+    load.wait_ready(30.0)
+    load.go()
+    time.sleep(1.0)
+    drafts = load.stop(30.0)
+    assert drafts and {d.outcome.fallback_reason for d in drafts} == {"0"}
+    assert {d.outcome.base_url for d in drafts} == {"http://127.0.0.1:4010"}

@@ -47,10 +47,11 @@ def evidence(**changes: Any) -> PathEvidence:
     return PathEvidence(**{**healthy, **changes})
 
 
-def guard() -> PathGuard:
+def guard(can_restart: bool = True) -> PathGuard:
     ctx = SimpleNamespace(
         env=SimpleNamespace(memorykernel_release="v0.4.0"),
         endpoints=SimpleNamespace(proxy_name="memorykernel", toxiproxy_url="http://127.0.0.1:1"),
+        target=SimpleNamespace(can_restart=can_restart),
     )
     return PathGuard(ctx, lambda _timeout: None, None)  # type: ignore[arg-type, return-value]
 
@@ -69,6 +70,8 @@ def test_the_broken_part_gets_its_repair_and_each_repair_is_tried_once() -> None
     tried = {"flush proxy memorykernel", "re-create proxy memorykernel"}
     assert first_repair(jammed, tried) is None
     assert first_repair(evidence()) == "restart the consumer"  # only the Drafts fail
+    # a consumer of yours mkdrill cannot restart is never swapped for another one
+    assert guard(can_restart=False)._next_repair(evidence(), set()) is None
 
 
 def result(verdict: Verdict = Verdict.PASSED, reason: str = "every assertion held") -> DrillResult:

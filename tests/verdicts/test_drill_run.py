@@ -11,6 +11,7 @@ import pytest
 from runner import drill_run
 from runner.backends.base import ConsumerSettings, DatabaseState, Endpoints, Environment
 from runner.clock import SystemClock
+from runner.consumers.control import ReferenceControl
 from runner.drill_run import DrillRun, DrillSettings
 from runner.engine import Engine, Releases, RunPlan
 from runner.errors import FaultUnsupported
@@ -101,6 +102,8 @@ class FakeConsumer:
 class InstantWatch:
     """Every restore milestone at once: the watch itself is tested apart."""
 
+    consumer_gate = None  # no proxy flush held back for the consumer steps
+
     def __init__(self, **_: object) -> None: ...
 
     def run(self, started: float, deadline_s: float) -> list[Milestone]:
@@ -130,6 +133,7 @@ def _ctx(env: FakeEnvironment) -> FaultContext:
         env=env, endpoints=ENDPOINTS, toxiproxy=ToxiproxyControl(ENDPOINTS.toxiproxy_url),
         clock=SystemClock(), baseline=PIN, consumer=ConsumerSettings(pin=PIN),
         resolve_release=lambda ref: ref, pin_for_release=lambda tag: PIN,
+        target=ReferenceControl(env),
     )  # fmt: skip
 
 

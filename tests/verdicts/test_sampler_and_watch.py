@@ -12,7 +12,7 @@ import pytest
 from runner.clock import FakeClock, SystemClock
 from runner.errors import ProbeError
 from runner.probes.draft import DraftOutcome
-from runner.probes.loadgen import LoadGenerator
+from runner.probes.loadgen import LoadGenerator, LoadTarget
 from runner.probes.sampler import Sampler
 from runner.record import MilestoneName, Phase
 from runner.restore import MilestoneWatch
@@ -122,12 +122,14 @@ def test_each_milestone_is_timed_in_order_with_the_repin_when_the_consumer_is_re
     assert times == pytest.approx([0.1, 0.5, 0.6, 1.2, 1.3, 1.4], abs=0.01)
 
 
-def test_no_repin_no_repin_milestone_and_no_consumer_no_consumer_milestones() -> None:
+def test_no_repin_no_repin_milestone_and_a_consumer_of_yours_keeps_its_milestones() -> None:
     names = [m.name for m in _watch(None).run(1000.0, 10.0)]
     assert MilestoneName.CONSUMER_REPINNED not in names and len(names) == 5
-    names = [m.name for m in _watch("v0.3.2", consumer=None).run(1000.0, 10.0)]
-    assert MilestoneName.PREFLIGHT_READY not in names
-    assert MilestoneName.CONSUMER_REPINNED not in names
+    # yours has no preflight route: both are read from its Draft answers, never left out
+    milestones = _watch("v0.3.2", consumer=None).run(1000.0, 10.0)
+    reached = {m.name: m.at_s for m in milestones}
+    assert reached[MilestoneName.PREFLIGHT_READY] is not None
+    assert reached[MilestoneName.CONSUMER_REPINNED] is not None
 
 
 def test_a_milestone_never_reached_by_the_deadline_stays_null_and_the_rest_too() -> None:
@@ -140,7 +142,7 @@ def test_a_milestone_never_reached_by_the_deadline_stays_null_and_the_rest_too()
 
 
 def test_a_load_worker_that_dies_is_an_error_not_lost_drafts() -> None:
-    load = LoadGenerator("http://127.0.0.1:9/v1/draft", 2, 0.5)
+    load = LoadGenerator(LoadTarget(url="http://127.0.0.1:9/v1/draft"), 2, 0.5)
     load.wait_ready(15.0)
     os.kill(load._processes[0].pid, signal.SIGKILL)
     load._processes[0].wait(5.0)
@@ -150,7 +152,7 @@ def test_a_load_worker_that_dies_is_an_error_not_lost_drafts() -> None:
 
 
 def test_a_load_worker_that_never_says_ready_is_an_error() -> None:
-    load = LoadGenerator("http://127.0.0.1:9/v1/draft", 1, 0.5)
+    load = LoadGenerator(LoadTarget(url="http://127.0.0.1:9/v1/draft"), 1, 0.5)
     load._processes[0].kill()
     load._processes[0].wait(5.0)
     with pytest.raises(ProbeError, match="before saying ready"):
