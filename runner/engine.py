@@ -413,8 +413,9 @@ class Engine:
             )
             result = drill_run.run(self.clock.utc_iso())
             interrupted = drill_run.interrupted
-            if not interrupted and result.verdict is not Verdict.ERROR:
-                # The next drill starts only on a path proven healthy; what this one left is its own.
+            # The next drill starts only on a path proven healthy; what this one left is its own. A
+            # drill whose steady state never came injected nothing, so it cannot have left it broken.
+            if not interrupted and result.verdict is not Verdict.ERROR and result.fault_window:
                 result = PathGuard(ctx, self._under_test, self.clock).after(result)
         self._results.append(result)
         self.listener.drill_finished(
