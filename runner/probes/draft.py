@@ -14,7 +14,7 @@ import httpx
 
 from runner.tls import shared_ssl_context
 
-# Connections the probe may hold: one per Draft in flight (the sampler's MAX_IN_FLIGHT) and then
+# Connections the probe may hold: one per Draft in flight (the sampler's MAX_SLOTS) and then
 # some. Every one stays pooled: with fewer keep-alive slots than connections, httpcore 1.0's
 # pool closes a "surplus" idle connection it has just handed to a waiting thread, which then
 # reads from a closed socket (`ReadError: [Errno 9] Bad file descriptor`, encode/httpcore#1110);

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from runner.http11.server import BackgroundServer, Exchange, Request, Response, json_response
 from runner.probes.draft import HttpDraftProbe
-from runner.probes.sampler import MAX_IN_FLIGHT
+from runner.probes.sampler import MAX_SLOTS
 
 DRAFT = {"draft": "reply", "enrichment": {"applied": True}}
 
@@ -25,7 +25,7 @@ def test_no_connection_is_closed_as_surplus_while_drafts_wait() -> None:
         time.sleep(0.2)
         return json_response(200, DRAFT)
 
-    in_flight = min(MAX_IN_FLIGHT, 60)
+    in_flight = min(MAX_SLOTS, 60)
     with BackgroundServer("drafts", "127.0.0.1", 0, slow_draft) as server:
         probe = HttpDraftProbe(f"{server.url}/v1/draft", timeout_s=10.0)
         try:
