@@ -59,15 +59,18 @@ def test_the_readme_lines_drill_your_own_consumer_by_url_and_by_command(tmp_path
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS": "500",
     }
-    shell = subprocess.Popen(
-        ["bash", "-e", "-c", readme_block()], cwd=tmp_path, env=env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        output, _ = shell.communicate(timeout=1700)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(shell.pid, signal.SIGTERM)  # the consumer, if a line failed before `kill`
+    log = tmp_path / "readme.log"  # a file, not a pipe: the consumer in the background shares it
+    with log.open("w") as out:
+        shell = subprocess.Popen(
+            ["bash", "-e", "-c", readme_block()], cwd=tmp_path, env=env, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            shell.wait(timeout=1700)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shell.pid, signal.SIGTERM)  # the consumer, if a line failed before `kill`
+    output = log.read_text()
     assert shell.returncode == 0, output[-4000:]
     runs = reports(tmp_path / "reports")
     by_url, by_command = runs["url"], runs["command"]
