@@ -100,6 +100,9 @@ from runner.record import MemoryKernelIdentity
 
 __all__ = ["ComposeEnvironment", "describe_all", "reset_all"]
 
+# In the Toxiproxy container's own loopback, where nothing listens (tcpmux's port).
+NOTHING_LISTENING = "127.0.0.1:1"
+
 log = logging.getLogger(__name__)
 
 
@@ -278,10 +281,25 @@ class ComposeEnvironment(Environment):
         return MK_UPSTREAM
 
     def stop_memorykernel(self) -> None:
+        self._proxy_to_nothing_listening()
         container_faults.stop_container(self._docker(), self._container(MEMORYKERNEL))
 
     def kill_memorykernel(self) -> None:
+        self._proxy_to_nothing_listening()
         container_faults.kill_container(self._docker(), self._container(MEMORYKERNEL))
+
+    def _proxy_to_nothing_listening(self) -> None:
+        """Before MemoryKernel's container goes: what a stopped service shows, nothing listening.
+
+        Its address goes with it, and a dial in flight to an address nobody holds gets no RST: it
+        hangs in SYN-SENT, and with it a Toxiproxy's whole accept loop (one client at a time, no
+        dial timeout) until a SYN retry after MemoryKernel is back, seconds later and backing off.
+        A port nothing listens on refuses at once, as the local backend's closed port does;
+        `start_memorykernel` points the proxy back.
+        """
+        current = self.toxiproxy.proxy(PROXY_NAME) or {}
+        if current.get("upstream") == MK_UPSTREAM:
+            self.toxiproxy.set_upstream(PROXY_NAME, NOTHING_LISTENING)
 
     def pause_memorykernel(self) -> None:
         container_faults.pause_container(self._docker(), self._container(MEMORYKERNEL))

@@ -94,3 +94,25 @@ def test_restart_loop_is_bounded_and_leaves_it_running(
 
     with pytest.raises(InjectionError, match="cycles must be >= 1"):
         faults.RestartLoop(docker_client, container, down_s=0.1, up_s=0.1, cycles=0)
+
+
+@pytest.mark.parametrize("fault", ["stop", "kill"])
+def test_a_gone_memorykernel_is_nothing_listening_behind_the_proxy(
+    compose_env: ComposeEnvironment, fault: str
+) -> None:
+    """A stopped or killed container takes its address with it: a dial caught in flight would hang
+    (and with it a real Toxiproxy's serial accept loop). The proxy meets a refusing port instead:
+    every client through it is closed at once, and a restart points the proxy back."""
+    from runner.backends.base import PROXY_NAME
+    from runner.backends.compose import NOTHING_LISTENING
+
+    getattr(compose_env, f"{fault}_memorykernel")()
+    assert (compose_env.toxiproxy.proxy(PROXY_NAME) or {})["upstream"] == NOTHING_LISTENING
+    listen = compose_env.endpoints().proxy_listen
+    for _ in range(20):
+        started = time.monotonic()
+        with httpx.Client(timeout=5) as client, pytest.raises(httpx.HTTPError):
+            client.get(f"http://{listen}/v1/health")
+        assert time.monotonic() - started < 1.0
+    compose_env.start_memorykernel(compose_env.memorykernel_release)
+    assert (compose_env.toxiproxy.proxy(PROXY_NAME) or {})["upstream"] == "memorykernel:4010"
