@@ -72,6 +72,9 @@ def test_the_broken_part_gets_its_repair_and_each_repair_is_tried_once() -> None
     assert first_repair(evidence()) == "restart the consumer"  # only the Drafts fail
     # a consumer of yours mkdrill cannot restart is never swapped for another one
     assert guard(can_restart=False)._next_repair(evidence(), set()) is None
+    # Slow Drafts with every part answering are not held against a drill (a busy machine).
+    assert not evidence().broken()
+    assert all(e.broken() for e in (jammed, evidence(memorykernel_ok=False), evidence(drift=["x"])))
 
 
 def result(verdict: Verdict = Verdict.PASSED, reason: str = "every assertion held") -> DrillResult:
