@@ -11,7 +11,8 @@ Hosts with a registry build on `python:3.11-slim`. Hosts without one (air-gapped
 `mkdrill-base:bookworm` from Debian packages: debootstrap into a folder from the host's configured
 Debian mirror, then `docker import` of that folder; an existing base is reused. The Python
 dependencies are downloaded on the host (pip, for the base's Python version, C library and CPU) into
-compose/.wheels/ and copied in, so no build step needs the network from inside a container.
+compose/.wheels/ (a checkout) or the user's cache (a plain install: `image_source`) and copied in,
+so no build step needs the network from inside a container.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import logging
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,21 +28,16 @@ from typing import IO, Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound
-from docker.utils.build import tar as build_context_tar
 
 from runner import __version__
 from runner.backends.docker_base_image import OFFLINE_BASE_IMAGE, ensure_offline_base
 from runner.backends.docker_client import error_reason
 from runner.contract import RELEASES
 from runner.errors import DefinitionError, EnvironmentProblem
+from runner.image_source import DOCKERFILE, ImageSource
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = "compose/Dockerfile"
-WHEELS_DIR = REPO_ROOT / "compose" / ".wheels"
-# Facts about base images, by image ID; outside the build context so they never bust its cache.
-PROBE_CACHE_DIR = REPO_ROOT / "compose" / ".cache"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 DEFAULT_MEMORYKERNEL_REPO = "memorykernel"
 DEFAULT_TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.9.0"
@@ -185,15 +180,15 @@ def build_reference_images(
     elif missing_images(client, [base]):
         say(f"{base} is not on the engine; the build pulls it from its registry")
 
+    source = ImageSource.find()
     wheels_started = clock()
-    python_version, glibc, machine = probe_base(client, base)
-    say(
-        f"downloading wheels for Python {python_version} ({machine}, glibc {glibc}) into {WHEELS_DIR}"
-    )
-    download_wheels(WHEELS_DIR, runtime_requirements(), python_version, glibc, machine)
+    python_version, glibc, machine = probe_base(client, base, source.probe_cache_dir)
+    wheels = source.wheels_dir
+    say(f"downloading wheels for Python {python_version} ({machine}, glibc {glibc}) into {wheels}")
+    download_wheels(wheels, source.requirements(), python_version, glibc, machine)
     report.wheels_seconds = clock() - wheels_started
 
-    with _build_context() as context:
+    with source.context() as context:
         for spec in specs:
             image_started = clock()
             say(f"building {spec.tag} (target {spec.target}, BASE_IMAGE={base})")
@@ -204,26 +199,13 @@ def build_reference_images(
     return report
 
 
-def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """The project's runtime dependencies, as pyproject.toml lists them."""
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        requirements = data["project"]["dependencies"]
-    except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
-        raise EnvironmentProblem(
-            f"{pyproject}: cannot read project.dependencies ({exc}); "
-            "build images from a source checkout of mkdrill"
-        ) from exc
-    return [str(item) for item in requirements]
-
-
-def probe_base(client: docker.DockerClient, base: str) -> tuple[str, str, str]:
+def probe_base(client: docker.DockerClient, base: str, cache_dir: Path) -> tuple[str, str, str]:
     """(Python X.Y, glibc X.Y, machine) of the base image, read by running its python3 once.
 
     The answer is kept under the image's ID, so a warm build starts no container.
     """
     image_id = _image_id(client, base)
-    cached = PROBE_CACHE_DIR / f"base-{image_id}.txt" if image_id else None
+    cached = cache_dir / f"base-{image_id}.txt" if image_id else None
     if cached is not None and cached.is_file():
         fields = cached.read_text(encoding="utf-8").split()
         if len(fields) == 3:
@@ -245,7 +227,7 @@ def probe_base(client: docker.DockerClient, base: str) -> tuple[str, str, str]:
             f"base image {base} reports no glibc Python ({' '.join(fields)!r}); use a Debian-based one"
         )
     if cached is None:
-        cached = PROBE_CACHE_DIR / f"base-{_image_id(client, base)}.txt"
+        cached = cache_dir / f"base-{_image_id(client, base)}.txt"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(" ".join(fields) + "\n", encoding="utf-8")
     return fields[0], fields[1], fields[2]
@@ -306,29 +288,6 @@ def manylinux_platform_flags(glibc: str, machine: str) -> list[str]:
     tags = [f"manylinux_2_{m}_{machine}" for m in range(int(minor), 4, -1)]
     tags += [f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"manylinux1_{machine}"]
     return [flag for tag in tags for flag in ("--platform", tag)]
-
-
-class _build_context:
-    """The build context (repository root less .dockerignore) as one tar, shared by all builds."""
-
-    def __init__(self) -> None:
-        self._file: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes]:
-        dockerignore = REPO_ROOT / ".dockerignore"
-        patterns = [
-            line.strip()
-            for line in dockerignore.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        self._file = build_context_tar(
-            str(REPO_ROOT), exclude=patterns, dockerfile=(DOCKERFILE, None)
-        )
-        return self._file
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
 
 
 def _build_one(client: docker.DockerClient, context: IO[bytes], spec: ImageSpec, base: str) -> None:
