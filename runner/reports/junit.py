@@ -110,6 +110,16 @@ def render_junit(record: RunRecord) -> str:
         ("backend", record.backend),
         ("toxiproxy", record.toxiproxy),
         ("tool_version", record.tool_version),
+        *(
+            (f"memorykernel.{release}.{field}", value or "")
+            for release, who in sorted(record.memorykernel.items())
+            for field, value in (
+                ("kind", who.kind),
+                ("name", who.name),
+                ("digest", who.digest),
+                ("service_contract_version", who.service_contract_version),
+            )
+        ),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _clean(value)})
     for drill in record.drills:

@@ -57,6 +57,18 @@ def ask_body(record: RunRecord) -> str:
     return f"{run_body} (run default; {'; '.join(others)})" if others else run_body
 
 
+def memorykernel_rows(record: RunRecord) -> list[tuple[str, str]]:
+    """One (field, value) per release: which MemoryKernel served it, its contract and digest."""
+    return [
+        (
+            f"memorykernel {release}",
+            f"{who.kind} {who.name} ({who.service_contract_version or 'health never asked'}), "
+            f"{who.digest}",
+        )
+        for release, who in sorted(record.memorykernel.items())
+    ]
+
+
 def header_rows(record: RunRecord) -> list[tuple[str, str]]:
     """Run header as (field, value) pairs."""
     pin = record.pin
@@ -74,6 +86,7 @@ def header_rows(record: RunRecord) -> list[tuple[str, str]]:
             f"from {pin.source}",
         ),
         ("releases", ", ".join(f"{role} {tag}" for role, tag in record.releases.items()) or DASH),
+        *memorykernel_rows(record),
         ("backend", record.backend),
         ("toxiproxy", record.toxiproxy),
         ("consumer ask body", ask_body(record)),
