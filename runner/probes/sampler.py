@@ -111,6 +111,13 @@ class Sampler:
             self._changed.notify_all()
 
     def _one(self, ident: int) -> None:
+        # The Draft starts now, not at its tick: a worker thread that started late (a busy
+        # interpreter) must not make the sample look as if it ended earlier than it did, or a
+        # Draft broken by the fault's removal is judged as one that ended during the fault.
+        with self._lock:
+            scheduled = self._pending.get(ident)
+            if scheduled is not None:
+                self._pending[ident] = (self._clock.now(), scheduled[1])
         try:
             outcome = self._probe.draft()
         finally:

@@ -159,3 +159,29 @@ def test_a_load_worker_that_never_says_ready_is_an_error() -> None:
         load.wait_ready(5.0)
     with pytest.raises(ProbeError, match="exited with code -9"):
         load.stop(1.0)  # collecting what it left closes its pipes
+
+
+def test_a_sample_starts_when_its_draft_starts_not_at_its_tick() -> None:
+    """Start + latency is when the Draft ended, even when the worker thread started it late."""
+    import time
+
+    clock = SystemClock()
+    probe = HeldProbe()
+    sampler = Sampler(probe, clock, 20.0)
+    sampler.phase = Phase.OBSERVE
+    submit = sampler._pool.submit
+
+    def late_submit(fn: Callable[..., object], *args: object) -> object:
+        def late() -> object:
+            time.sleep(0.3)  # the worker thread gets to it 0.3 s after the tick
+            return fn(*args)
+
+        return submit(late)
+
+    sampler._pool.submit = late_submit  # type: ignore[method-assign]
+    ticked = clock.now()
+    sampler.start()
+    sampler.wait_for_sample(2.0)
+    sampler.stop(2.0)
+    first = sampler.samples()[0]
+    assert first.started >= ticked + 0.29
