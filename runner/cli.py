@@ -346,19 +346,36 @@ def _seconds(value: float | str) -> str:
 @app.command("validate")
 def validate(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Drill files or folders; default drills/.")
+        list[Path] | None,
+        typer.Argument(help="Drill or scenario files or folders; default drills/ and rehearsals/."),
     ] = None,
 ) -> None:
-    """Validate drill files; print every problem as `file: field: message` (exit 2 if any)."""
-    from runner.loader import DrillFilesInvalid, default_drills_dir, load_drills
+    """Validate drill and scenario files; print every problem as `file: field: message` (exit 2 if any).
 
-    try:
-        loaded = load_drills(paths or [default_drills_dir()])
-    except DrillFilesInvalid as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{len(loaded)} drill files valid")
+    A file in a `rehearsals/` folder is a rehearsal scenario; any other is a drill.
+    """
+    from runner.loader import DrillFilesInvalid, Problem, default_drills_dir, load_drills
+    from runner.rehearsal.catalog import default_scenarios_dir, is_scenario_path, load_scenarios
+
+    given = paths or [default_drills_dir(), default_scenarios_dir()]
+    problems: list[Problem] = []
+    counts = {"drill": 0, "scenario": 0}
+    for kind, chosen, load in (
+        ("drill", [p for p in given if not is_scenario_path(p)], load_drills),
+        ("scenario", [p for p in given if is_scenario_path(p)], load_scenarios),
+    ):
+        if not chosen:
+            continue
+        try:
+            counts[kind] = len(load(chosen))
+        except DrillFilesInvalid as exc:
+            problems.extend(exc.problems)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        raise typer.Exit(2)
+    shown = [f"{n} {kind} files valid" for kind, n in counts.items() if n]
+    typer.echo(", ".join(shown))
 
 
 env_app = typer.Typer(
@@ -456,6 +473,15 @@ def _register_images() -> None:
 
 
 _register_images()
+
+
+def _register_rehearse() -> None:
+    from runner.commands.rehearse import rehearse
+
+    app.command("rehearse")(rehearse)
+
+
+_register_rehearse()
 
 report_app = typer.Typer(
     help="Show a stored run, or compare two runs.", no_args_is_help=True, rich_markup_mode=None

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 LEDGER_FILE = "ledger.sqlite3"
 DEFAULT_LEDGER_PATH = Path("reports") / LEDGER_FILE
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 SEED_RUN = "seed"  # green_run_id of a v1 ledger's seeded pin
 
@@ -97,7 +97,30 @@ UPDATE runs SET gating = 1 WHERE suite IN ('nightly', 'quarterly') AND verdict I
     AND finished_at IS NOT NULL;
 CREATE INDEX runs_by_pin ON runs(pin_key, started_at)
 """
-_OUR_TABLES = frozenset({"pins", "runs", "drill_results"})
+# v3: incident rehearsals, with their measured times (never a pin's evidence: they gate nothing).
+_MIGRATE_V3 = """
+CREATE TABLE rehearsals (
+    rehearsal_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    scenario TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    mode TEXT NOT NULL,                     -- interactive or auto
+    blind INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    release_tag TEXT NOT NULL,              -- the consumer's pin when the incident began
+    time_to_detect_s REAL,
+    time_to_restore_s REAL,
+    budget_s REAL NOT NULL,
+    budget_met INTEGER,
+    availability REAL NOT NULL,
+    out_dir TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX rehearsals_by_start ON rehearsals(started_at)
+"""
+_OUR_TABLES = frozenset({"pins", "runs", "drill_results", "rehearsals"})
 
 
 def ledger_path_for(out_dir: Path) -> Path:
@@ -216,6 +239,34 @@ class DrillRow:
     release_tag: str
     suite: str | None
     backend: str = ""
+
+
+@dataclass(frozen=True)
+class RehearsalRow:
+    """One recorded rehearsal and its measured times."""
+
+    rehearsal_id: str
+    started_at: str
+    finished_at: str | None
+    scenario: str
+    backend: str
+    mode: str
+    blind: bool
+    verdict: Verdict
+    reason: str
+    release_tag: str
+    time_to_detect_s: float | None
+    time_to_restore_s: float | None
+    budget_s: float
+    budget_met: bool | None
+    availability: float
+    out_dir: str
+
+
+_REHEARSAL_COLUMNS = (
+    "rehearsal_id, started_at, finished_at, scenario, backend, mode, blind, verdict, reason, "
+    "release_tag, time_to_detect_s, time_to_restore_s, budget_s, budget_met, availability, out_dir"
+)
 
 
 def _pin_values(pin: Pin | PinInfo) -> dict[str, Any]:
@@ -361,7 +412,11 @@ class Ledger:
                     f"{self.path}: an SQLite file but not an mkdrill ledger (tables "
                     f"{', '.join(sorted(tables))}); point --ledger elsewhere or move it aside"
                 )
-            steps = ([_SCHEMA_V1] if version == 0 else []) + ([_MIGRATE_V2] if version < 2 else [])
+            steps = (
+                ([_SCHEMA_V1] if version == 0 else [])
+                + ([_MIGRATE_V2] if version < 2 else [])
+                + ([_MIGRATE_V3] if version < 3 else [])
+            )
             for script in steps:
                 for statement in script.split(";"):
                     if statement.strip():
@@ -603,6 +658,57 @@ class Ledger:
                 release_tag=row[7],
                 suite=row[8],
                 backend=row[9],
+            )
+            for row in rows
+        ]
+
+    # Rehearsals --------------------------------------------------------------------------------
+
+    def record_rehearsal(self, row: RehearsalRow) -> None:
+        """Store a rehearsal (replacing an earlier copy of it)."""
+        values = {
+            **row.__dict__,
+            "started_at": _normalise_time(row.started_at),
+            "finished_at": _normalise_time(row.finished_at),
+            "blind": int(row.blind),
+            "verdict": row.verdict.value,
+            "budget_met": None if row.budget_met is None else int(row.budget_met),
+            "recorded_at": _utc_text(self._clock()),
+        }
+        names = [*_REHEARSAL_COLUMNS.split(", "), "recorded_at"]
+        with self._write() as tx:
+            tx.execute(
+                f"INSERT OR REPLACE INTO rehearsals ({', '.join(names)}) "
+                f"VALUES ({', '.join(':' + n for n in names)})",
+                values,
+            )
+
+    def rehearsals(self, last: int) -> list[RehearsalRow]:
+        """The `last` rehearsals, newest first."""
+        with self._mapped_errors():
+            rows = self._db.execute(
+                f"SELECT {_REHEARSAL_COLUMNS} FROM rehearsals "
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (max(last, 0),),
+            ).fetchall()
+        return [
+            RehearsalRow(
+                rehearsal_id=row[0],
+                started_at=row[1],
+                finished_at=row[2],
+                scenario=row[3],
+                backend=row[4],
+                mode=row[5],
+                blind=bool(row[6]),
+                verdict=Verdict(row[7]),
+                reason=row[8],
+                release_tag=row[9],
+                time_to_detect_s=row[10],
+                time_to_restore_s=row[11],
+                budget_s=row[12],
+                budget_met=None if row[13] is None else bool(row[13]),
+                availability=row[14],
+                out_dir=row[15],
             )
             for row in rows
         ]

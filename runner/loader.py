@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from runner.errors import DefinitionError
 from runner.spec import KNOWN_SUITES, Drill
@@ -16,6 +16,7 @@ from runner.spec import KNOWN_SUITES, Drill
 MAX_FILE_BYTES = 256 * 1024
 MAX_ALIASES = 16  # drill files need none; a few are harmless, many are an alias bomb
 DRILL_SUFFIXES = (".yaml", ".yml")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,13 @@ def _field_path(loc: Iterable[int | str]) -> str:
 def _describe(error: Any) -> tuple[str, str]:
     """Turn one pydantic error into (field, message) in the project's wording."""
     loc = [p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper())]
-    # Drop the discriminator tag pydantic inserts after `fault` (e.g. fault.latency.latency_ms).
-    if (
-        len(loc) >= 2
-        and loc[0] == "fault"
-        and isinstance(loc[1], str)
-        and error["type"] != "union_tag_invalid"
-    ):
-        loc = [loc[0], *loc[2:]]
+    # Drop the discriminator tag pydantic inserts after `fault` (e.g. fault.latency.latency_ms),
+    # wherever the fault sits (a scenario's incident[0].fault.latency.latency_ms too).
+    if error["type"] != "union_tag_invalid":
+        for at in range(len(loc) - 1):
+            if loc[at] == "fault" and isinstance(loc[at + 1], str):
+                loc = [*loc[: at + 1], *loc[at + 2 :]]
+                break
     field = _field_path(loc)
     kind = error["type"]
     got = error.get("input")
@@ -134,12 +134,12 @@ def _count_aliases(text: str) -> int:
     return count
 
 
-def parse_drill_text(text: str, path: str) -> Drill:
-    """Parse one drill document; raise DrillFilesInvalid with every problem found."""
+def parse_mapping_text(text: str, path: str, noun: str = "drill file") -> dict[str, Any]:
+    """Parse one YAML document holding a mapping; DrillFilesInvalid naming the file otherwise."""
     try:
         if _count_aliases(text) > MAX_ALIASES:
             raise DrillFilesInvalid(
-                [Problem(path, "", f"more than {MAX_ALIASES} YAML aliases; drill files need none")]
+                [Problem(path, "", f"more than {MAX_ALIASES} YAML aliases; {noun}s need none")]
             )
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -155,17 +155,17 @@ def parse_drill_text(text: str, path: str) -> Drill:
         raise DrillFilesInvalid([Problem(path, "", "YAML nesting too deep")]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
+        what = "name, fault, ..." if noun == "drill file" else "name, incident, checklist, ..."
         raise DrillFilesInvalid(
-            [
-                Problem(
-                    path,
-                    "",
-                    f"a drill file holds one mapping (name, fault, ...); this one is {kind}",
-                )
-            ]
+            [Problem(path, "", f"a {noun} holds one mapping ({what}); this one is {kind}")]
         )
+    return data
+
+
+def validate_mapping(data: dict[str, Any], path: str, model: type[ModelT]) -> ModelT:
+    """Validate a parsed mapping against a frozen definition model; every problem `file: field: message`."""
     try:
-        return Drill.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = [Problem(path, *_describe(err)) for err in exc.errors()]
         raise DrillFilesInvalid(problems) from None
@@ -173,25 +173,26 @@ def parse_drill_text(text: str, path: str) -> Drill:
         raise DrillFilesInvalid([Problem(path, "", "YAML nesting too deep")]) from None
 
 
-def load_drill_file(path: Path) -> LoadedDrill:
-    """Read and validate one drill file."""
+def parse_drill_text(text: str, path: str) -> Drill:
+    """Parse one drill document; raise DrillFilesInvalid with every problem found."""
+    return validate_mapping(parse_mapping_text(text, path), path, Drill)
+
+
+def read_definition_text(path: Path, noun: str = "drill file") -> str:
+    """The UTF-8 text of one definition file (size-capped); DrillFilesInvalid naming the file."""
     shown = str(path)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise DrillFilesInvalid(
-                [
-                    Problem(
-                        shown, "", f"file is {size} bytes; drill files are at most {MAX_FILE_BYTES}"
-                    )
-                ]
+                [Problem(shown, "", f"file is {size} bytes; {noun}s are at most {MAX_FILE_BYTES}")]
             )
         raw = path.read_bytes()
     except DrillFilesInvalid:
         raise
     except IsADirectoryError:
         raise DrillFilesInvalid(
-            [Problem(shown, "", "is a directory; name drill files or a folder of them")]
+            [Problem(shown, "", f"is a directory; name {noun}s or a folder of them")]
         ) from None
     except OSError as exc:
         raise DrillFilesInvalid(
@@ -202,15 +203,20 @@ def load_drill_file(path: Path) -> LoadedDrill:
             ]
         ) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DrillFilesInvalid(
             [Problem(shown, "", f"not UTF-8 text (byte {exc.start})")]
         ) from None
-    return LoadedDrill(parse_drill_text(text, shown), path)
 
 
-def _expand(paths: Sequence[Path]) -> list[Path]:
+def load_drill_file(path: Path) -> LoadedDrill:
+    """Read and validate one drill file."""
+    return LoadedDrill(parse_drill_text(read_definition_text(path), str(path)), path)
+
+
+def expand_paths(paths: Sequence[Path]) -> list[Path]:
+    """Every definition file (*.yaml, *.yml) named, or under a named folder, in order."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -226,7 +232,7 @@ def load_drills(paths: Sequence[Path]) -> list[LoadedDrill]:
     """Load every drill file under `paths` (files or folders); report all problems at once."""
     problems: list[Problem] = []
     loaded: list[LoadedDrill] = []
-    files = _expand(paths)
+    files = expand_paths(paths)
     if not files:
         shown = ", ".join(str(p) for p in paths) or "(nothing)"
         raise DrillFilesInvalid([Problem(shown, "", "no drill files (*.yaml) found")])

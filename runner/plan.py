@@ -110,10 +110,10 @@ def pin_from_ledger(row: PinRow | None) -> Pin | None:
     return None
 
 
-def consumer_timeout(request: RunRequest, pin: Pin) -> tuple[int, bool]:
+def consumer_timeout(override_ms: int | None, pin: Pin) -> tuple[int, bool]:
     """The consumer's per-request timeout and whether it is the pin's own (no override set)."""
-    if request.consumer_timeout_ms is not None:
-        return request.consumer_timeout_ms, False
+    if override_ms is not None:
+        return override_ms, False
     timeout = pin.default_timeout_ms
     if not TIMEOUT_MS_MIN <= timeout <= TIMEOUT_MS_MAX:
         raise DefinitionError(
@@ -249,7 +249,7 @@ def build_plan(
     own_pin = load_consumer_pin(request.consumer_pin) if request.consumer_pin else None
     # The release under test defaults to the one your consumer is pinned to.
     consumer_pin = load_consumer_pin(request.pin or request.consumer_pin)
-    timeout_ms, from_pin = consumer_timeout(request, own_pin or consumer_pin)
+    timeout_ms, from_pin = consumer_timeout(request.consumer_timeout_ms, own_pin or consumer_pin)
     drills = resolve_drills(select_drills(catalog, request.drills, suite), timeout_ms)
     # The consumer runs as shipped: MemoryKernel at the release its pin names.
     baseline = consumer_pin

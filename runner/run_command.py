@@ -17,14 +17,13 @@ from runner.contract import RELEASES
 from runner.drill_run import drill_timeout_ms
 from runner.engine import Driver, Engine, RunPlan, pin_info
 from runner.errors import EXIT_DRILL_FAILED, EXIT_PASSED, DrillError, Interrupted
-from runner.lock import run_lock
 from runner.outputs import check_output_folder
 from runner.plan import RunRequest, build_plan, new_run_id
 from runner.progress import Progress
 from runner.record import RunRecord, Verdict
 from runner.reports.metrics import fault_p95_latency_ms
 from runner.reports.tables import format_ms, format_s, verdict_label
-from runner.run_state import state_dir, sweep_run
+from runner.run_state import environment_lock, state_dir
 from runner.signals import interrupts_raise
 from runner.spec import describe_fault, number
 
@@ -46,32 +45,35 @@ DRIVEN: ContextVar[DrivenRun | None] = ContextVar("mkdrill_driven_run", default=
 
 
 def make_environment(
-    plan: RunPlan,
+    backend: str,
+    run_id: str,
     reports_root: Path,
     toxiproxy_url: str | None,
     memorykernel_image: str | None,
     memorykernel_bins: dict[str, Path] | None = None,
     toxiproxy_image: str | None = None,
+    proxy_listen: str | None = None,
 ) -> Environment:
-    """The backend the plan asks for."""
-    if plan.backend == "compose":
+    """The environment of a run (or a rehearsal) on `backend`, its resources named by `run_id`;
+    `proxy_listen` fixes where the MemoryKernel proxy listens (default a free loopback port)."""
+    if backend == "compose":
         from runner.backends.compose import ComposeEnvironment
 
         return ComposeEnvironment(
-            run_id=plan.run_id,
+            run_id=run_id,
             memorykernel_image=memorykernel_image,
             toxiproxy_image=toxiproxy_image,
-            proxy_listen=plan.proxy_listen,
+            proxy_listen=proxy_listen,
         )
     from runner.backends.local import LocalEnvironment
     from runner.backends.memorykernel_local import MemoryKernelBinaries
 
     return LocalEnvironment(
         state_dir(reports_root),
-        plan.run_id,
+        run_id,
         toxiproxy_url=toxiproxy_url,
         memorykernel=MemoryKernelBinaries(memorykernel_bins or {}),
-        proxy_listen=plan.proxy_listen,
+        proxy_listen=proxy_listen,
     )
 
 
@@ -173,25 +175,20 @@ def execute(
         print_plan(plan)
         return EXIT_PASSED
     clock = SystemClock()
-    with run_lock(state_dir(request.reports_root) / f"{request.backend}.lock", run_id) as stale:
-        if stale:
-            swept = sweep_run(request.backend, request.reports_root, stale)
-            if swept:
-                print(
-                    f"took over the lock of killed run {stale}; swept: {', '.join(swept)}",
-                    file=sys.stderr,
-                )
+    with environment_lock(request.backend, request.reports_root, run_id):
         if plan.proxy_listen:
             ensure_free(parse_listen(plan.proxy_listen))
         with Ledger(ledger_path) as ledger:
             ledger.ensure_seeded(pin_info(plan.consumer_pin, plan.consumer_trio))
         env = make_environment(
-            plan,
+            plan.backend,
+            plan.run_id,
             request.reports_root,
             toxiproxy_url,
             memorykernel_image,
             request.memorykernel_bins,
             toxiproxy_image,
+            plan.proxy_listen,
         )
         progress = Progress(plan.out_dir)
         from runner.probes.seed import seed_policy

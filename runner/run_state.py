@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from runner.backends.processes import sweep_state
+from runner.lock import run_lock
 
 
 def state_dir(reports_root: Path) -> Path:
@@ -29,3 +33,17 @@ def sweep_run(backend: str, reports_root: Path, run_id: str) -> list[str]:
 
         removed.extend(reset_all(run_id=run_id))
     return removed
+
+
+@contextlib.contextmanager
+def environment_lock(backend: str, reports_root: Path, run_id: str) -> Iterator[None]:
+    """Hold the backend's lock for a run or rehearsal; what a killed holder left is swept first."""
+    with run_lock(state_dir(reports_root) / f"{backend}.lock", run_id) as stale:
+        if stale:
+            swept = sweep_run(backend, reports_root, stale)
+            if swept:
+                print(
+                    f"took over the lock of killed run {stale}; swept: {', '.join(swept)}",
+                    file=sys.stderr,
+                )
+        yield

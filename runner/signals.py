@@ -1,4 +1,4 @@
-"""SIGINT/SIGTERM become an `Interrupted` exception so cleanup runs; a second signal exits 130 at once."""
+"""SIGINT/SIGTERM (and SIGHUP, when asked) become an `Interrupted` exception so cleanup runs; a second signal exits 130 at once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ from runner.errors import Interrupted
 
 
 @contextlib.contextmanager
-def interrupts_raise(run_id: str, on_first: Callable[[], None] = lambda: None) -> Iterator[None]:
-    """Within the block, the first SIGINT/SIGTERM raises Interrupted; the second exits 130 and names the run."""
+def interrupts_raise(
+    run_id: str,
+    on_first: Callable[[], None] = lambda: None,
+    also: tuple[signal.Signals, ...] = (),
+) -> Iterator[None]:
+    """Within the block, the first SIGINT/SIGTERM raises Interrupted; the second exits 130 and names the run.
+
+    `also` adds signals treated the same way (SIGHUP: the terminal of a rehearsal was closed).
+    """
     received: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -28,7 +35,7 @@ def interrupts_raise(run_id: str, on_first: Callable[[], None] = lambda: None) -
         on_first()
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}; cleaning up run {run_id}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, *also)}
     try:
         yield
     finally:

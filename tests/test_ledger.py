@@ -205,7 +205,7 @@ def test_schema_is_versioned_and_journal_is_wal(tmp_path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {"pins", "runs", "drill_results"}
+        assert tables == {"pins", "runs", "drill_results", "rehearsals"}
     finally:
         db.close()
 

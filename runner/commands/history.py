@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from runner.commands.pins import green_line, short_time
 from runner.errors import DefinitionError
-from runner.ledger import DEFAULT_LEDGER_PATH, DrillRow, Ledger
+from runner.ledger import DEFAULT_LEDGER_PATH, DrillRow, Ledger, RehearsalRow
 from runner.record import Verdict
 from runner.reports.metrics import percentile
 from runner.reports.tables import DASH, format_ms, format_s, reasons_label
@@ -175,6 +175,7 @@ def history(drill: str | None = None, last: int = 20, ledger: Path = DEFAULT_LED
         return
     with Ledger(ledger, create=False) as book:
         rows = book.drill_history(drill, last)
+        rehearsals = [] if drill else book.rehearsals(last)
         last_green = book.last_green()
         known = sorted({r.drill for r in book.drill_history(None, 1)}) if drill and not rows else []
     if drill and not rows:
@@ -197,5 +198,43 @@ def history(drill: str | None = None, last: int = 20, ledger: Path = DEFAULT_LED
         if drill:
             typer.echo("")
             typer.echo(_results_table(rows))
+    if rehearsals:
+        typer.echo("")
+        typer.echo(f"Last {last} rehearsals (times since the incident started):")
+        typer.echo(rehearsals_table(rehearsals))
     typer.echo("")
     typer.echo(green_line(last_green))
+
+
+def rehearsals_table(rows: list[RehearsalRow]) -> str:
+    """One line per rehearsal: scenario, how it was run, verdict, time to detect and to restore."""
+    table = [
+        [
+            short_time(r.started_at),
+            r.rehearsal_id,
+            r.scenario,
+            r.backend,
+            r.mode + (", blind" if r.blind else ""),
+            r.verdict.value,
+            format_s(r.time_to_detect_s),
+            format_s(r.time_to_restore_s),
+            f"{r.budget_s:g} s",
+            DASH if r.budget_met is None else ("met" if r.budget_met else "MISSED"),
+            f"{100 * r.availability:.1f}%",
+        ]
+        for r in rows
+    ]
+    headers = [
+        "started",
+        "rehearsal",
+        "scenario",
+        "backend",
+        "mode",
+        "verdict",
+        "detect",
+        "restore",
+        "budget",
+        "budget met",
+        "availability",
+    ]
+    return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)

@@ -23,7 +23,7 @@ from runner.reports.tables import (
 from runner.reports.timeline import render_timeline, status_counts
 from runner.text import shorten_at_word
 
-_STYLE = """
+PAGE_STYLE = """
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
   color: #1d2330; background: #f5f6f8; margin: 0; }
@@ -74,6 +74,7 @@ svg .bound { stroke: #c0392b; stroke-width: 1.5; stroke-dasharray: 7 5; }
 svg .bound-label { font-size: 11px; fill: #c0392b; font-weight: 600; }
 svg .restore { stroke: #5b3fa8; stroke-width: 1.6; }
 svg .milestone { stroke: #5b3fa8; stroke-width: 1; stroke-dasharray: 3 3; }
+svg .operator { stroke: #0b7a75; stroke-width: 1.6; stroke-dasharray: 6 2; }
 svg .ms-label { font-size: 10px; fill: #5b3fa8; font-weight: 600; paint-order: stroke;
   stroke: #fff; stroke-width: 3px; }
 svg circle { fill-opacity: .85; }
@@ -260,7 +261,7 @@ def render_html(record: RunRecord) -> str:
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{_STYLE}</style></head><body><main>"
+        f"<style>{PAGE_STYLE}</style></head><body><main>"
         f"<h1>mkdrill run {escape(record.run_id)} {_badge(record.verdict)}</h1>"
         f'<div class="card"><table class="meta">{meta}</table></div>'
         f"<section><h2>Drills</h2>{_summary(record)}</section>{failed_html}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -74,11 +75,12 @@ def _offset(seconds: float) -> str:
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
 
 
-def _marks(drill: DrillResult) -> list[_Mark]:
+def _marks(drill: DrillResult, extra: Sequence[tuple[float, str]] = ()) -> list[_Mark]:
+    marks = [_Mark(at_s, label, "operator") for at_s, label in extra]
     ttr = drill.time_to_restore
     if ttr is None:
-        return []
-    marks = [_Mark(ttr.started_s, f"{ttr.kind} → {ttr.target_release}", "restore")]
+        return sorted(marks, key=lambda m: m.at_s)
+    marks.append(_Mark(ttr.started_s, f"{ttr.kind} → {ttr.target_release}", "restore"))
     marks += [
         _Mark(
             ttr.started_s + m.at_s,
@@ -113,7 +115,7 @@ def _place(marks: list[_Mark], t_max: float) -> list[_PlacedMark]:
     return placed
 
 
-def _layout(drill: DrillResult) -> _Layout:
+def _layout(drill: DrillResult, extra: Sequence[tuple[float, str]] = ()) -> _Layout:
     ends = [
         drill.duration_s,
         *(s.t_s for s in drill.samples[-1:]),
@@ -121,7 +123,7 @@ def _layout(drill: DrillResult) -> _Layout:
     ]
     if drill.fault_window:
         ends.append(drill.fault_window.end_s)
-    marks = _marks(drill)
+    marks = _marks(drill, extra)
     ends += [m.at_s for m in marks]
     t_max = max([e for e in ends if math.isfinite(e)] + [0.0]) or 1.0
     latencies = [s.latency_ms for s in drill.samples]
@@ -288,9 +290,10 @@ def status_counts(drill: DrillResult) -> Counter[str]:
     return Counter(sample_status(s) for s in drill.samples)
 
 
-def render_timeline(drill: DrillResult) -> str:
-    """The chart of one drill as an <svg> element."""
-    layout = _layout(drill)
+def render_timeline(drill: DrillResult, operator_marks: Sequence[tuple[float, str]] = ()) -> str:
+    """The chart of one drill as an <svg> element; `operator_marks` (seconds, label) are drawn
+    as labelled lines of their own (a rehearsal's operator events)."""
+    layout = _layout(drill, operator_marks)
     height = f"{layout.height:.0f}"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
