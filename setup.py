@@ -1,7 +1,8 @@
-"""Build hook: the drill catalog and compose/ ship inside the package, as runner/data/{drills,compose}.
+"""Build hook: the drill catalog, the rehearsal scenarios and compose/ ship inside the package, as
+runner/data/{drills,rehearsals,compose}.
 
 Everything else is configured in pyproject.toml. A source checkout (and an editable install)
-reads drills/ and compose/ where they are; a wheel carries copies, so a plain `pip install`
+reads drills/, rehearsals/ and compose/ where they are; a wheel carries copies, so a plain `pip install`
 runs both backends from any directory.
 """
 
@@ -14,6 +15,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 SHIPPED = {
     "drills": ("*.yaml",),
+    "rehearsals": ("*.yaml",),
     "compose": ("docker-compose.yml", "Dockerfile", "toxiproxy.json", "toxiproxy-entrypoint.py", "README.md"),
 }
 

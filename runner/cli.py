@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 
 from runner.commands.help import spell_out_short_help
-from runner.commands.options import AskBody, Backend, EnrichmentMode
+from runner.commands.options import (
+    AskBody,
+    Backend,
+    ConsumerTimeoutOption,
+    EnrichmentMode,
+    MemoryKernelImageOption,
+    ToxiproxyUrlOption,
+)
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
 from runner.limits import MIN_RATE_HZ
@@ -117,10 +124,7 @@ def run(
         Path | None,
         typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/."),
     ] = None,
-    toxiproxy: Annotated[
-        str | None,
-        typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use."),
-    ] = None,
+    toxiproxy: ToxiproxyUrlOption = None,
     rate: Annotated[
         float,
         typer.Option(
@@ -131,16 +135,7 @@ def run(
             "of the consumer's capacity).",
         ),
     ] = 25.0,
-    consumer_timeout_ms: Annotated[
-        int | None,
-        typer.Option(
-            envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
-            min=100,
-            max=30000,
-            help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: none set, so "
-            "the pin's default_timeout_ms (2500 ms as shipped). 500 is the fast profile.",
-        ),
-    ] = None,
+    consumer_timeout_ms: ConsumerTimeoutOption = None,
     steady_rate: Annotated[
         float,
         typer.Option(
@@ -173,13 +168,7 @@ def run(
             help="fallback (AssistSupport's) or blocking (a defect: proves drills can fail).",
         ),
     ] = EnrichmentMode.fallback,
-    memorykernel_image: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MKDRILL_MEMORYKERNEL_IMAGE",
-            help="compose: your MemoryKernel image repository (tags from the pins).",
-        ),
-    ] = None,
+    memorykernel_image: MemoryKernelImageOption = None,
     toxiproxy_image: Annotated[
         str | None,
         typer.Option(

@@ -153,6 +153,16 @@ def pin_info(pin: Pin, trio: PinTrio | None = None) -> PinInfo:
     )
 
 
+def host_facts() -> dict[str, str]:
+    """Where a run (or rehearsal) ran, for its record."""
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pid": str(os.getpid()),
+    }
+
+
 def partial_run(plan: RunPlan, results: Sequence[DrillResult]) -> str | None:
     """Why a run is partial (never decides its pin's state), or None for a whole suite."""
     if plan.drills_named:
@@ -213,12 +223,7 @@ class Engine:
             tool_version=__version__,
             started_at=self._started_at,
             finished_at=self.clock.utc_iso() if finished else None,
-            host={
-                "hostname": socket.gethostname(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "pid": str(os.getpid()),
-            },
+            host=host_facts(),
             backend=plan.backend,
             toxiproxy=self._toxiproxy_kind(),
             suite=plan.suite,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_ALIASES = 16  # drill files need none; a few are harmless, many are an alias bomb
 DRILL_SUFFIXES = (".yaml", ".yml")
 ModelT = TypeVar("ModelT", bound=BaseModel)
+LoadedT = TypeVar("LoadedT")
 
 
 @dataclass(frozen=True)
@@ -228,33 +229,43 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def load_drills(paths: Sequence[Path]) -> list[LoadedDrill]:
-    """Load every drill file under `paths` (files or folders); report all problems at once."""
+def load_definitions(
+    paths: Sequence[Path],
+    load_one: Callable[[Path], LoadedT],
+    name_of: Callable[[LoadedT], tuple[str, Path]],
+    noun: str,
+) -> list[LoadedT]:
+    """Load every definition file under `paths`; all problems at once; names must be unique.
+
+    `name_of` gives a loaded definition's name and file; `noun` names the kind (drill, scenario).
+    """
     problems: list[Problem] = []
-    loaded: list[LoadedDrill] = []
+    loaded: list[LoadedT] = []
     files = expand_paths(paths)
     if not files:
         shown = ", ".join(str(p) for p in paths) or "(nothing)"
-        raise DrillFilesInvalid([Problem(shown, "", "no drill files (*.yaml) found")])
+        raise DrillFilesInvalid([Problem(shown, "", f"no {noun} files (*.yaml) found")])
     for file in files:
         try:
-            loaded.append(load_drill_file(file))
+            loaded.append(load_one(file))
         except DrillFilesInvalid as exc:
             problems.extend(exc.problems)
     seen: dict[str, Path] = {}
     for item in loaded:
-        first = seen.setdefault(item.drill.name, item.path)
-        if first != item.path:
+        name, path = name_of(item)
+        first = seen.setdefault(name, path)
+        if first != path:
             problems.append(
-                Problem(
-                    str(item.path),
-                    "name",
-                    f"drill name {item.drill.name!r} is also used by {first}",
-                )
+                Problem(str(path), "name", f"{noun} name {name!r} is also used by {first}")
             )
     if problems:
         raise DrillFilesInvalid(problems)
     return loaded
+
+
+def load_drills(paths: Sequence[Path]) -> list[LoadedDrill]:
+    """Load every drill file under `paths` (files or folders); report all problems at once."""
+    return load_definitions(paths, load_drill_file, lambda d: (d.drill.name, d.path), "drill")
 
 
 def select_drills(

@@ -30,3 +30,25 @@ class Backend(StrEnum):
 
 
 Host = Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")]
+
+ConsumerTimeoutOption = Annotated[
+    int | None,
+    typer.Option(
+        envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
+        min=100,
+        max=30000,
+        help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: none set, so "
+        "the pin's default_timeout_ms (2500 ms as shipped). 500 is the fast profile.",
+    ),
+]
+ToxiproxyUrlOption = Annotated[
+    str | None,
+    typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use."),
+]
+MemoryKernelImageOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="MKDRILL_MEMORYKERNEL_IMAGE",
+        help="compose: your MemoryKernel image repository (tags from the pins).",
+    ),
+]

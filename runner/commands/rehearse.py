@@ -8,7 +8,12 @@ from typing import Annotated
 
 import typer
 
-from runner.commands.options import Backend
+from runner.commands.options import (
+    Backend,
+    ConsumerTimeoutOption,
+    MemoryKernelImageOption,
+    ToxiproxyUrlOption,
+)
 from runner.limits import MIN_RATE_HZ
 
 
@@ -56,15 +61,7 @@ def rehearse(
         Path | None,
         typer.Option(envvar="MKDRILL_SCENARIOS_DIR", help="Scenario folder; default rehearsals/."),
     ] = None,
-    consumer_timeout_ms: Annotated[
-        int | None,
-        typer.Option(
-            envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
-            min=100,
-            max=30000,
-            help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: the pin's own (2500 ms as shipped).",
-        ),
-    ] = None,
+    consumer_timeout_ms: ConsumerTimeoutOption = None,
     rate: Annotated[
         float,
         typer.Option(
@@ -86,17 +83,8 @@ def rehearse(
     list_scenarios: Annotated[
         bool, typer.Option("--list", help="List the scenarios and exit.")
     ] = False,
-    toxiproxy: Annotated[
-        str | None,
-        typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use."),
-    ] = None,
-    memorykernel_image: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MKDRILL_MEMORYKERNEL_IMAGE",
-            help="compose: your MemoryKernel image repository (tags from the pins).",
-        ),
-    ] = None,
+    toxiproxy: ToxiproxyUrlOption = None,
+    memorykernel_image: MemoryKernelImageOption = None,
     toxiproxy_image: Annotated[
         str | None,
         typer.Option(envvar="MKDRILL_TOXIPROXY_IMAGE", help="compose: the Toxiproxy image."),

@@ -1,8 +1,8 @@
 """The unattended operator (`--auto`): it reads the screen's signals, diagnoses, and works every step.
 
 It waits until the schedule's faults are all in and the first fallback shows, watches for the
-scenario's `auto.observe_s`, enters a diagnosis written from what it saw (fallback reasons, codes,
-preflight, MemoryKernel health), then performs each step in order, waiting for each to verify;
+scenario's `auto.observe_s`, enters a diagnosis written from what it saw meanwhile (fallback
+reasons, codes, preflight, MemoryKernel health), then performs each step in order, waiting for each to verify;
 before the summary it enters the scenario's prevention actions. A step that fails, or an incident
 that never shows, ends the rehearsal failed with the reason.
 """
@@ -16,10 +16,11 @@ from runner.rehearsal.state import RehearsalState, StepState
 DETECT_DEADLINE_S = 30.0  # after the last fault went in, a fallback must show by then
 
 
-def diagnosis_from(state: RehearsalState) -> str:
-    """A diagnosis in an on-call person's words, from the signals the screen shows."""
-    reasons = ", ".join(f"{r}×{n}" for r, n in state.fallback_reasons.most_common(3)) or "none"
-    codes = ", ".join(c for c, _ in state.machine_error_codes.most_common(3))
+def diagnosis_from(state: RehearsalState, since_s: float = 0.0) -> str:
+    """A diagnosis in an on-call person's words, from the signals the screen shows (since `since_s`)."""
+    recent, recent_codes = state.reasons_since(since_s)
+    reasons = ", ".join(f"{r}×{n}" for r, n in recent.most_common(3)) or "none"
+    codes = ", ".join(c for c, _ in recent_codes.most_common(3))
     health = state.health.label() if state.health is not None else "not read yet"
     text = f"Drafts fall back with {reasons}"
     if codes:
@@ -49,9 +50,15 @@ class AutoOperator:
                 ]
             return []
         if not state.diagnoses:
-            if at < state.first_fallback_s + scenario.auto.observe_s:
+            # Watched for observe_s once the fallbacks show and the last fault is in (starting a
+            # fault can disturb the Draft flow before the fault itself does).
+            injected = [f.injected_s for f in state.faults if f.injected_s is not None]
+            settled = max([state.first_fallback_s, *injected]) + scenario.auto.observe_s
+            if at < settled:
                 return []
-            return [Diagnose(diagnosis_from(state))]
+            return [
+                Diagnose(diagnosis_from(state, since_s=settled - max(scenario.auto.observe_s, 1.0)))
+            ]
         number = state.next_step
         if number is None:
             return []

@@ -10,9 +10,7 @@ from pathlib import Path
 from runner.errors import DefinitionError
 from runner.loader import (
     DRILL_SUFFIXES,
-    DrillFilesInvalid,
-    Problem,
-    expand_paths,
+    load_definitions,
     parse_mapping_text,
     read_definition_text,
     validate_mapping,
@@ -59,31 +57,9 @@ def load_scenario_file(path: Path) -> LoadedScenario:
 
 def load_scenarios(paths: Sequence[Path]) -> list[LoadedScenario]:
     """Every scenario file under `paths`, all problems reported at once; names must be unique."""
-    files = expand_paths(paths)
-    if not files:
-        shown = ", ".join(str(p) for p in paths) or "(nothing)"
-        raise DrillFilesInvalid([Problem(shown, "", "no scenario files (*.yaml) found")])
-    problems: list[Problem] = []
-    loaded: list[LoadedScenario] = []
-    for file in files:
-        try:
-            loaded.append(load_scenario_file(file))
-        except DrillFilesInvalid as exc:
-            problems.extend(exc.problems)
-    seen: dict[str, Path] = {}
-    for item in loaded:
-        first = seen.setdefault(item.scenario.name, item.path)
-        if first != item.path:
-            problems.append(
-                Problem(
-                    str(item.path),
-                    "name",
-                    f"scenario name {item.scenario.name!r} is also used by {first}",
-                )
-            )
-    if problems:
-        raise DrillFilesInvalid(problems)
-    return loaded
+    return load_definitions(
+        paths, load_scenario_file, lambda s: (s.scenario.name, s.path), "scenario"
+    )
 
 
 def choose_scenario(

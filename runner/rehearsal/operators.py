@@ -15,7 +15,7 @@ from runner.rehearsal.auto import AutoOperator
 from runner.rehearsal.commands import Command, CommandError, parse_command
 from runner.rehearsal.keys import KeyReader, LineEditor
 from runner.rehearsal.screen import ScreenContext, clock_label, render
-from runner.rehearsal.state import RehearsalState
+from runner.rehearsal.state import Event, RehearsalState
 
 TICK_S = 0.1
 REDRAW_S = 0.25  # the screen is redrawn at most this often, and at once on a key
@@ -28,7 +28,7 @@ class UnattendedOperator:
         self._clock = clock
         self._stream = stream or sys.stdout
         self._blind = blind
-        self._printed = 0
+        self._printed: set[Event] = set()
 
     def commands(self, state: RehearsalState, now: float, faults_all_in: bool) -> list[Command]:
         """Wait a tick, then what the unattended operator does next."""
@@ -36,18 +36,19 @@ class UnattendedOperator:
         return AutoOperator(state).commands(self._clock.now(), faults_all_in)
 
     def show(self, state: RehearsalState, now: float, consumer_pin: str) -> None:
-        """Print the events since the last call."""
-        print_events(state, self._printed, self._stream, self._blind)
-        self._printed = len(state.events)
+        """Print the events not printed yet."""
+        new = [e for e in state.events if e not in self._printed]
+        print_events(new, self._stream, self._blind)
+        self._printed.update(new)
 
     def idle_since(self) -> float | None:
         """Never idle."""
         return None
 
 
-def print_events(state: RehearsalState, start: int, stream: TextIO, blind: bool) -> None:
-    """Events from index `start` on, one line each (faults hidden when blind)."""
-    for event in state.events[start:]:
+def print_events(events: list[Event], stream: TextIO, blind: bool) -> None:
+    """Events one line each, in time order (faults hidden when blind)."""
+    for event in sorted(events, key=lambda e: e.at_s):
         if blind and event.reveals_fault:
             continue
         stream.write(

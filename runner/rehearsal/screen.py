@@ -125,7 +125,8 @@ def _checklist(state: RehearsalState) -> Table:
 
 
 def _events(state: RehearsalState, blind: bool) -> Text:
-    shown = [e for e in state.events if not (blind and e.reveals_fault)][-EVENTS_SHOWN:]
+    visible = [e for e in state.events if not (blind and e.reveals_fault)]
+    shown = sorted(visible, key=lambda e: e.at_s)[-EVENTS_SHOWN:]
     text = Text("Events\n", style="bold")
     for event in shown:
         text.append(f"{clock_label(event.at_s)}  {event.actor.value:<8} ", style="dim")

@@ -10,12 +10,10 @@ a session killed outright leaves a summary that says it never finished.
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 import queue
 import shutil
-import socket
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +29,13 @@ from runner.drill_run import (
     consumer_settings_for,
     to_samples,
 )
-from runner.engine import Releases, candidate_for, pin_info
+from runner.engine import Releases, candidate_for, host_facts, pin_info
 from runner.errors import DrillError, EnvironmentProblem, Interrupted
 from runner.evaluate import enriched_streak
 from runner.faults.catalog import FaultContext
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.pins import Pin, load_manifest
-from runner.probes.draft import HttpDraftProbe
+from runner.probes.draft import HttpDraftProbe, Probe
 from runner.probes.sampler import Sampler
 from runner.probes.seed import seed_policy
 from runner.record import Phase, Verdict
@@ -130,9 +128,17 @@ class RehearsalSession:
     """Runs a plan against an environment with an operator; `run` returns the final record."""
 
     def __init__(
-        self, plan: RehearsalPlan, env: Environment, clock: Clock, operator: Operator
+        self,
+        plan: RehearsalPlan,
+        env: Environment,
+        clock: Clock,
+        operator: Operator,
+        probe_factory: Callable[[str, float], Probe] = HttpDraftProbe,
+        seed: Callable[[str], None] = seed_policy,
     ) -> None:
         self.plan = plan
+        self._probe_factory = probe_factory
+        self._seed = seed
         self.env = env
         self.clock = clock
         self.operator = operator
@@ -190,10 +196,9 @@ class RehearsalSession:
         cleanup.callback(env.down)
         endpoints = env.up(plan.consumer_pin.release_tag, consumer)
         self._toxiproxy = env.toxiproxy_kind
-        seed_policy(endpoints.memorykernel_url)
-        probe = HttpDraftProbe(
-            f"{endpoints.consumer_url}/v1/draft", plan.latency_bound_ms / 1000 + 2.0
-        )
+        self._seed(endpoints.memorykernel_url)
+        draft_url = f"{endpoints.consumer_url}/v1/draft"
+        probe = self._probe_factory(draft_url, plan.latency_bound_ms / 1000 + 2.0)
         cleanup.callback(probe.close)
         sampler = self._sampler = Sampler(probe, clock, STEADY_RATE_HZ)
         cleanup.callback(sampler.stop, plan.latency_bound_ms / 1000 + 2.0)
@@ -218,9 +223,7 @@ class RehearsalSession:
         self._await_steady(sampler)
         incident = Incident(plan.scenario.incident, ctx, clock, self._outbox.put)
         cleanup.callback(incident.stop, "cleanup")  # pushed before anything is injected
-        contract_probe = HttpDraftProbe(
-            f"{endpoints.consumer_url}/v1/draft", plan.latency_bound_ms / 1000 + 2.0
-        )
+        contract_probe = self._probe_factory(draft_url, plan.latency_bound_ms / 1000 + 2.0)
         cleanup.callback(contract_probe.close)
         self._actions = StepActions(
             ctx, incident, folder, plan.target, sampler, clock, self.state.rel, contract_probe.draft
@@ -419,12 +422,7 @@ class RehearsalSession:
             tool_version=__version__,
             started_at=self._started_at,
             finished_at=self.clock.utc_iso() if finished else None,
-            host={
-                "hostname": socket.gethostname(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "pid": str(os.getpid()),
-            },
+            host=host_facts(),
             scenario=scenario.name,
             scenario_description=scenario.description,
             scenario_file=str(plan.scenario_file),

@@ -216,15 +216,10 @@ class RehearsalState:
                     and started >= self.fix_requested_s
                     and (self.restored_s is None or done < self.restored_s)
                 ):
-                    first = self.restored_s is None
                     self.restored_s = round(done, 4)
-                    if first:
-                        self._add(
-                            self.restored_s,
-                            EventKind.RESTORED,
-                            Actor.MKDRILL,
-                            "first enriched Draft after the fix",
-                        )
+                    self._set_once(
+                        EventKind.RESTORED, self.restored_s, "first enriched Draft after the fix"
+                    )
                 continue
             reason = outcome.fallback_reason or ("not answered" if not outcome.ok else "unknown")
             bucket.reasons[reason] += 1
@@ -233,16 +228,28 @@ class RehearsalState:
                 bucket.codes[outcome.machine_error_code] += 1
                 self.machine_error_codes[outcome.machine_error_code] += 1
             if self.first_fallback_s is None or done < self.first_fallback_s:
-                first = self.first_fallback_s is None
                 self.first_fallback_s = round(done, 4)
-                if first:
-                    code = f" {outcome.machine_error_code}" if outcome.machine_error_code else ""
-                    self._add(
-                        self.first_fallback_s,
-                        EventKind.FIRST_FALLBACK,
-                        Actor.MKDRILL,
-                        f"first fallback seen: {reason}{code}",
-                    )
+                code = f" {outcome.machine_error_code}" if outcome.machine_error_code else ""
+                self._set_once(
+                    EventKind.FIRST_FALLBACK,
+                    self.first_fallback_s,
+                    f"first fallback seen: {reason}{code}",
+                )
+
+    def _set_once(self, kind: EventKind, at_s: float, text: str) -> None:
+        """The one event of `kind`, at the earliest time seen (a Draft answered out of order moves it)."""
+        self.events = [e for e in self.events if e.kind is not kind]
+        self._add(at_s, kind, Actor.MKDRILL, text)
+
+    def reasons_since(self, since_s: float) -> tuple[Counter[str], Counter[str]]:
+        """Fallback reasons and machine_error_codes of the Drafts answered from second `since_s` on."""
+        reasons: Counter[str] = Counter()
+        codes: Counter[str] = Counter()
+        for second, bucket in self.seconds.items():
+            if second >= math.floor(since_s):
+                reasons.update(bucket.reasons)
+                codes.update(bucket.codes)
+        return reasons, codes
 
     def observe_health(self, reading: HealthReading | None) -> None:
         """The newest MemoryKernel health reading."""

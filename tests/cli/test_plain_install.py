@@ -1,4 +1,4 @@
-"""What a plain (non-editable) install gets: the catalog and compose/ inside the package, no click needed."""
+"""What a plain (non-editable) install gets: the catalog, the scenarios and compose/ inside the package, no click needed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_wheel_carries_the_catalog_and_the_compose_files(tmp_path: Path) -> None:
+def test_the_wheel_carries_the_catalog_the_scenarios_and_the_compose_files(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "--wheel-dir", str(tmp_path), str(REPO)],
@@ -22,6 +22,8 @@ def test_the_wheel_carries_the_catalog_and_the_compose_files(tmp_path: Path) -> 
     names = set(zipfile.ZipFile(wheel).namelist())
     drills = {p.name for p in (REPO / "drills").glob("*.yaml")}
     assert drills and {f"runner/data/drills/{name}" for name in drills} <= names
+    scenarios = {p.name for p in (REPO / "rehearsals").glob("*.yaml")}
+    assert scenarios and {f"runner/data/rehearsals/{name}" for name in scenarios} <= names
     for shipped in (
         "docker-compose.yml",
         "Dockerfile",
