@@ -181,27 +181,31 @@ def _operator(plan: RehearsalPlan, clock: SystemClock, shown_name: str) -> Itera
 def _finish(record: RehearsalRecord, plan: RehearsalPlan, reports_root: Path) -> None:
     """Record the rehearsal in the ledger and print its summary."""
     m = record.measures
-    with contextlib.suppress(DrillError), Ledger(reports_root / "ledger.sqlite3") as ledger:
-        ledger.record_rehearsal(
-            RehearsalRow(
-                rehearsal_id=record.rehearsal_id,
-                started_at=record.started_at,
-                finished_at=record.finished_at,
-                scenario=record.scenario,
-                backend=record.backend,
-                mode=record.mode,
-                blind=record.blind,
-                verdict=record.verdict,
-                reason=record.reason,
-                release_tag=record.pin.release_tag,
-                time_to_detect_s=m.time_to_detect_s,
-                time_to_restore_s=m.time_to_restore_s,
-                budget_s=m.budget_s,
-                budget_met=m.budget_met,
-                availability=m.availability,
-                out_dir=str(plan.out_dir),
+    try:
+        with Ledger(reports_root / "ledger.sqlite3") as ledger:
+            ledger.record_rehearsal(
+                RehearsalRow(
+                    rehearsal_id=record.rehearsal_id,
+                    started_at=record.started_at,
+                    finished_at=record.finished_at,
+                    scenario=record.scenario,
+                    backend=record.backend,
+                    mode=record.mode,
+                    blind=record.blind,
+                    verdict=record.verdict,
+                    reason=record.reason,
+                    release_tag=record.pin.release_tag,
+                    time_to_detect_s=m.time_to_detect_s,
+                    time_to_restore_s=m.time_to_restore_s,
+                    budget_s=m.budget_s,
+                    budget_met=m.budget_met,
+                    availability=m.availability,
+                    out_dir=str(plan.out_dir),
+                )
             )
-        )
+    except DrillError as exc:  # the rehearsal's own files hold everything; say what is missing
+        with contextlib.suppress(OSError):
+            print(f"mkdrill: the ledger does not list this rehearsal: {exc}", file=sys.stderr)
     diagnosis = record.diagnoses[0].text if record.diagnoses else "none entered"
     lines = [
         f"{record.verdict.value}: {record.reason}",

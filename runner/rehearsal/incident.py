@@ -54,6 +54,7 @@ class Incident:
         self._notify = notify
         self._lock = threading.Lock()
         self._active: dict[int, Undo] = {}  # index → undo, in injection order
+        self._injected: set[int] = set()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._origin = 0.0
@@ -67,7 +68,8 @@ class Incident:
     @property
     def all_due_injected(self) -> bool:
         """Every fault of the schedule has gone in (or the incident was stopped)."""
-        return self._thread is None or not self._thread.is_alive()
+        with self._lock:
+            return self._stopped.is_set() or len(self._injected) == len(self._schedule)
 
     def start(self, origin: float) -> None:
         """Inject the faults due at `origin`; the rest follow on a thread. Errors propagate."""
@@ -113,6 +115,7 @@ class Incident:
                 return
             undo = inject(self._schedule[index].fault, self._ctx)
             self._active[index] = undo
+            self._injected.add(index)
         self._notify(FaultChange(index, self._clock.now()))
 
     def _remove(self, index: int, by: str) -> None:

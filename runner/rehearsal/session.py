@@ -10,6 +10,7 @@ a session killed outright leaves a summary that says it never finished.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from typing import Protocol
 from runner import __version__
 from runner.backends.base import ConsumerSettings, Environment
 from runner.clock import Clock
+from runner.consumers.control import ReferenceControl
 from runner.drill_run import (
     CALLS_PER_DRAFT,
     LATENCY_MARGIN_MS,
@@ -59,6 +61,8 @@ from runner.rehearsal.scenario import FIX_STEPS, Scenario, StepKind, describe_in
 from runner.rehearsal.state import RehearsalState
 from runner.rehearsal.steps import StepActions, StepOutcome
 from runner.trio import ConsumerPinFolder, PinTrio, RollbackTarget
+
+log = logging.getLogger(__name__)
 
 STEADY_NEEDED = 5
 STEADY_DEADLINE_S = 20.0
@@ -162,7 +166,7 @@ class RehearsalSession:
     def run(self) -> RehearsalRecord:
         """Rehearse; the record is written at the start, when the summary publishes, and at the end."""
         self._write(Verdict.INTERRUPTED, IN_PROGRESS, finished=False)
-        failure: BaseException | None = None
+        failure: DrillError | None = None
         try:
             with contextlib.ExitStack() as cleanup:
                 self._rehearse(cleanup)
@@ -171,14 +175,14 @@ class RehearsalSession:
                 self.clock.now(), _interruption(exc), interrupted_by=_interrupted_by(exc)
             )
             failure = exc
-        except DrillError as exc:
-            self.state.end(self.clock.now(), f"{type(exc).__name__}: {exc}", interrupted_by=None)
+        except DrillError as exc:  # the environment broke (or its cleanup did): exit 3
+            self.state.end(self.clock.now(), f"{type(exc).__name__}: {exc}")
             failure = exc
         finally:
-            self._drain()  # the cleanup's fault removals
+            self._drain(during_cleanup=True)  # the cleanup's fault removals
         verdict, reason = self.state.verdict()
-        if isinstance(failure, DrillError) and not isinstance(failure, Interrupted):
-            verdict, reason = Verdict.ERROR, self.state.end_reason
+        if failure is not None and not isinstance(failure, Interrupted):
+            verdict, reason = Verdict.ERROR, f"{type(failure).__name__}: {failure}"
         record = self._write(verdict, reason, finished=True)
         if failure is not None:
             raise failure
@@ -214,6 +218,7 @@ class RehearsalSession:
             pin_for_release=releases.pin_for,
             probe_paused=sampler.paused,
             rollback_target=plan.target,
+            target=ReferenceControl(env),
         )
         sampler.phase = Phase.STEADY
         sampler.start()
@@ -283,22 +288,30 @@ class RehearsalSession:
         self.state.ingest(samples[self._samples_seen :])
         self._samples_seen = len(samples)
 
-    def _drain(self) -> None:
+    def _drain(self, during_cleanup: bool = False) -> None:
+        """Apply what the incident and the step worker reported; their errors are raised (logged
+        only during the cleanup, which is already ending the rehearsal)."""
         while True:
             try:
                 item = self._outbox.get_nowait()
             except queue.Empty:
                 return
+            error: BaseException | None = None
             if isinstance(item, BaseException):
-                raise item
+                error = item
+            elif isinstance(item, FaultChange):
+                error = item.error
+            if error is not None:
+                if not during_cleanup:
+                    raise error
+                log.warning("while the rehearsal ended: %s", error)
+                continue
             if isinstance(item, FaultChange):
-                if item.error is not None:
-                    raise item.error
                 if item.removed_by is None:
                     self.state.fault_injected(item.index, item.at)
                 else:
                     self.state.fault_removed(item.index, item.at, item.removed_by)
-            else:
+            elif isinstance(item, _StepDone):
                 self._step_done(item)
 
     def _step_done(self, done: _StepDone) -> None:

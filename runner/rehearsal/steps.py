@@ -159,7 +159,7 @@ class StepActions:
         # A re-pin is a redeploy of the Draft flow: the probe pauses while the consumer restarts.
         with self.ctx.probe_paused():
             paused = self.clock.now()
-            self.ctx.env.restart_consumer(replace(self.ctx.consumer, pin=installed.pin))
+            self.ctx.target.restart(replace(self.ctx.consumer, pin=installed.pin))
             paused = self.clock.now() - paused
         self.pin = installed.pin
         return StepOutcome(

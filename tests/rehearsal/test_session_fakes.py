@@ -209,3 +209,24 @@ def test_faults_go_in_at_once_or_one_after_another_and_the_fix_undoes_them_newes
     assert [(c.index, c.removed_by) for c in changes] == [
         (0, None), (1, None), (1, "schedule"), (2, None), (2, "fix"), (0, "fix"),
     ]  # fmt: skip
+
+
+def test_a_fault_that_cannot_be_injected_is_an_environment_error_recorded_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.errors import InjectionError
+
+    def inject(fault: Fault, ctx: FaultContext):  # type: ignore[no-untyped-def]
+        raise InjectionError("toxiproxy API http://127.0.0.1:1: refused; is it running?")
+
+    monkeypatch.setattr(incident_module, "inject", inject)
+    env = LoopbackEnvironment()
+    with pytest.raises(InjectionError) as caught:
+        _session(tmp_path, env, ScriptedOperator()).run()
+    assert caught.value.exit_code == 3 and env.downed
+    saved = _saved(tmp_path)
+    assert saved["verdict"] == "error"
+    assert (
+        saved["reason"]
+        == "InjectionError: toxiproxy API http://127.0.0.1:1: refused; is it running?"
+    )
