@@ -5,7 +5,8 @@ embedded proxy (which copies its serial accept-then-dial loop): MemoryKernel her
 reference service with the small listen backlog of Python's socketserver (5), brought as one's
 own binary. Frozen, its queue fills at once, the proxy's dial hangs, every later client waits in
 the proxy's queue; resumed, the proxy dials for the dead clients in bursts its queue cannot take,
-each SYN dropped costs a second, and the path stays jammed while Drafts keep coming.
+each SYN dropped costs a second, and the path stays jammed while Drafts keep coming. Stopping
+the proxy, as a real Toxiproxy does, waits for the dial in progress.
 """
 
 from __future__ import annotations
@@ -20,28 +21,28 @@ import pytest
 from tests.engine.conftest import REPO, mkdrill, read_report
 
 SMALL_BACKLOG_MEMORYKERNEL = f"""#!{sys.executable}
-import sys
-from functools import partial
-from runner.reference.memorykernel import server
-server.ServerOptions = partial(server.ServerOptions, backlog=5)  # socketserver's default
+import socket, sys
+_listen = socket.socket.listen
+socket.socket.listen = lambda self, backlog=5: _listen(self, min(backlog, 5))  # socketserver's 5
 from runner.cli import main
 sys.argv = ["mkdrill", "serve", "memorykernel", "--release", "{{release}}", *sys.argv[1:]]
 main()
 """
 
 # A freeze whose restore does not flush the proxy (offline-paused does): the jam stays behind.
-# 8 s: the proxy's dial, hung since the queue filled, has its next SYN retry at 15 s (Linux backs
-# off 1, 2, 4, 8 s), well after the restore window; until then nothing is accepted, and the
-# clients queued by then outnumber what the proxy can dial before the path check.
+# Made certain by the kernel's SYN retries, not by how fast anything drains: the proxy's dial,
+# hung since MemoryKernel's queue filled (at once), is retried 1, 3, 7, 15 and 31 s later, then
+# not before 63 s. Resumed at 33 s, MemoryKernel answers directly at once, but the proxy accepts
+# nobody until that retry, well after the restore window (5.5 s) and verify (10 s) are over.
 FREEZE = """name: freeze-no-flush
 description: MemoryKernel frozen; the restore only resumes it.
 suites: [nightly]
 fault: {kind: pause}
-window_s: 8
+window_s: 33
 expect:
   during: fallback
   fallback_reasons: [offline]
-recover: {kind: remove_fault, budget_s: 2}
+recover: {kind: remove_fault, budget_s: 0.5}
 """
 
 
@@ -65,7 +66,7 @@ def test_a_jammed_proxy_is_recorded_on_its_drill_and_the_next_drill_passes(
     out = workdir / "reports" / "jam"
     done = mkdrill(
         "run", "freeze-no-flush", "disabled", "--drills-dir", str(drills), "--out", str(out),
-        *small_backlog_binaries(workdir), cwd=workdir,
+        *small_backlog_binaries(workdir), cwd=workdir, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr  # a drill failed; nothing else broke
     report = read_report(out)
@@ -83,6 +84,7 @@ def test_a_jammed_proxy_is_recorded_on_its_drill_and_the_next_drill_passes(
     assert evidence["through_proxy"].startswith("no answer in ")
     queued = int(evidence["sockets"].split("listen queue ")[1].split(",")[0])
     assert queued > 0 or "SYN-SENT" in evidence["sockets"], evidence["sockets"]
+    assert "SYN-SENT" in evidence["sockets"], evidence["sockets"]
     actions = [r["action"] for r in check["repairs"]]
     assert actions[-1].startswith("flush proxy"), actions
     assert check["repairs"][-1]["outcome"].endswith("the path answers")
