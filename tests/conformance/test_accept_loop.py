@@ -77,7 +77,10 @@ def test_one_client_is_dialled_at_a_time_with_no_dial_timeout(
         second.settimeout(5)
         with contextlib.suppress(ConnectionResetError):
             assert second.recv(10) == b""  # dropped with the listener, never dialled
-    assert len(stalled.accepted) == 2  # the filler, and the one client the proxy dialled for
+    # The filler, and the one client the proxy dialled for (accepted on the listener's thread).
+    wait_for(lambda: len(stalled.accepted) >= 2, 3.0, "the dialled connection accepted")
+    time.sleep(0.2)
+    assert len(stalled.accepted) == 2
 
 
 def test_a_refused_dial_does_not_hold_up_the_next_client(
