@@ -8,12 +8,13 @@ approved pin/matrix/manifest trio (or remove the fault), re-run contract and CI 
 publish the incident summary. mkdrill performs or verifies each step on request and measures time
 to detect, time to each step, time to restore against the runbook budget, and Draft availability.
 
-    scenario.py   the scenario files (rehearsals/*.yaml): frozen models, loaded like drills
-    state.py      the rehearsal as data: events, checklist, measurements (pure, fake-clock tested)
-    commands.py   what an operator types, parsed      auto.py  the unattended operator
-    incident.py   the faults on their schedule         steps.py how each checklist step is done and checked
-    contract_check.py  the contract and CI re-run     health.py MemoryKernel health, watched
-    session.py    the rehearsal's run loop and cleanup  screen.py the live screen (rich)
-    keys.py       raw keys → command lines              record.py / report.py  rehearsal.json, summary.md, report.html
-    command.py    `mkdrill rehearse`: plan, lock, environment, session, reports, ledger, exit code
+    scenario.py catalog.py   the scenario files (rehearsals/*.yaml): frozen models, loaded like drills
+    entries.py state.py judge.py   the rehearsal as data (events, checklist, Draft flow per second),
+                  its measures and verdict: pure, tested on a fake clock
+    commands.py   what an operator types           auto.py  the unattended operator's decisions
+    operators.py  a person at a terminal, or --auto  keys.py  raw keys → command lines
+    screen.py     the live screen (rich)           health.py MemoryKernel health, watched
+    incident.py   the faults on their schedule     steps.py how each checklist step is done and checked
+    contract_check.py  the contract and CI re-run  record.py report.py  rehearsal.json, summary.md, report.html
+    plan.py session.py command.py   decided first; the run loop and cleanup; `mkdrill rehearse`
 """

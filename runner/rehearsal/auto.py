@@ -10,8 +10,9 @@ that never shows, ends the rehearsal failed with the reason.
 from __future__ import annotations
 
 from runner.rehearsal.commands import Abandon, Command, Diagnose, Perform, Prevent
+from runner.rehearsal.entries import StepState
 from runner.rehearsal.scenario import StepKind
-from runner.rehearsal.state import RehearsalState, StepState
+from runner.rehearsal.state import RehearsalState
 
 DETECT_DEADLINE_S = 30.0  # after the last fault went in, a fallback must show by then
 

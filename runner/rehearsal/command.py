@@ -18,12 +18,13 @@ from runner.pins import Pin
 from runner.plan import consumer_timeout, load_consumer_pin, new_run_id, rollback_target
 from runner.record import Verdict
 from runner.rehearsal.catalog import choose_scenario, default_scenarios_dir
-from runner.rehearsal.operators import TerminalOperator, UnattendedOperator
+from runner.rehearsal.operators import Operator, TerminalOperator, UnattendedOperator
+from runner.rehearsal.plan import RehearsalPlan
 from runner.rehearsal.record import RehearsalRecord
 from runner.rehearsal.report import SUMMARY_MD, availability_label, detect_label, restore_label
 from runner.rehearsal.scenario import StepKind, describe_incident, resolve_scenario
 from runner.rehearsal.screen import ScreenContext
-from runner.rehearsal.session import Operator, RehearsalPlan, RehearsalSession
+from runner.rehearsal.session import RehearsalSession
 from runner.run_command import make_environment
 from runner.run_state import environment_lock
 from runner.signals import interrupts_raise

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from runner.clock import Clock
 from runner.errors import DrillError
 from runner.faults.catalog import FaultContext, Undo, inject
+from runner.rehearsal.entries import FaultProgress
 from runner.rehearsal.scenario import ScheduledFault
-from runner.rehearsal.state import FaultProgress
 from runner.spec import describe_fault
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -13,12 +13,29 @@ from rich.live import Live
 from runner.clock import Clock
 from runner.rehearsal.auto import AutoOperator
 from runner.rehearsal.commands import Command, CommandError, parse_command
+from runner.rehearsal.entries import Event
 from runner.rehearsal.keys import KeyReader, LineEditor
 from runner.rehearsal.screen import ScreenContext, clock_label, render
-from runner.rehearsal.state import Event, RehearsalState
+from runner.rehearsal.state import RehearsalState
 
 TICK_S = 0.1
 REDRAW_S = 0.25  # the screen is redrawn at most this often, and at once on a key
+
+
+class Operator(Protocol):
+    """Who works the checklist: a person at the terminal, or the unattended operator."""
+
+    def commands(self, state: RehearsalState, now: float, faults_all_in: bool) -> list[Command]:
+        """The commands entered by `now`; may wait up to a tick for input."""
+        ...
+
+    def show(self, state: RehearsalState, now: float, consumer_pin: str) -> None:
+        """Draw what the operator sees."""
+        ...
+
+    def idle_since(self) -> float | None:
+        """Monotonic time of the last key, None when the operator cannot be idle (--auto)."""
+        ...
 
 
 class UnattendedOperator:

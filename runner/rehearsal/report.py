@@ -218,10 +218,13 @@ def render_summary(record: RehearsalRecord) -> str:
     return "\n".join(parts)
 
 
-def timeline_drill(record: RehearsalRecord) -> tuple[DrillResult, list[tuple[float, str]]]:
+def timeline_drill(
+    record: RehearsalRecord,
+) -> tuple[DrillResult, list[tuple[float, str]], float]:
     """The rehearsal as a drill-shaped record for the timeline chart, and its operator marks.
 
-    The chart's time axis starts at the first Draft (the steady state before the incident).
+    The chart's time axis starts at the first Draft (the steady state before the incident); the
+    third value is when the incident started on it.
     """
     shift = -min([0.0, *(s.t_s for s in record.samples)])
     m = record.measures
@@ -280,12 +283,12 @@ def timeline_drill(record: RehearsalRecord) -> tuple[DrillResult, list[tuple[flo
         for e in record.events
         if e.kind in MARKED_EVENTS
     ]
-    return drill, marks
+    return drill, marks, shift
 
 
 def render_html(record: RehearsalRecord) -> str:
     """report.html: the summary head, the Draft timeline with operator events marked, the checklist, events."""
-    drill, marks = timeline_drill(record)
+    drill, marks, shift = timeline_drill(record)
     head = "".join(
         f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary_rows(record)
     )
@@ -298,8 +301,9 @@ def render_html(record: RehearsalRecord) -> str:
         f'<tr class="{"operator-event" if e.actor == "operator" else ""}"><td>{_s(e.at_s)}</td><td>{escape(e.actor)}</td><td>{escape(e.text)}</td></tr>'
         for e in record.events
     )
+    axis = f"seconds since the first Draft (the incident started at {shift:.1f} s)"
     chart = (
-        render_timeline(drill, marks)
+        render_timeline(drill, marks, axis)
         if drill.samples
         else '<p class="muted">No Draft was sampled.</p>'
     )

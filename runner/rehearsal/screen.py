@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.rehearsal.commands import HELP
-from runner.rehearsal.state import RehearsalState, StepState
+from runner.rehearsal.entries import StepState
+from runner.rehearsal.state import RehearsalState
 from runner.text import shorten_at_word
 
 SECONDS_SHOWN = 8

@@ -16,17 +16,14 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from runner import __version__
 from runner.backends.base import ConsumerSettings, Environment
 from runner.clock import Clock
 from runner.consumers.control import ReferenceControl
 from runner.drill_run import (
-    CALLS_PER_DRAFT,
-    LATENCY_MARGIN_MS,
     STEADY_RATE_HZ,
     consumer_settings_for,
     to_samples,
@@ -36,7 +33,7 @@ from runner.errors import DrillError, EnvironmentProblem, Interrupted
 from runner.evaluate import enriched_streak
 from runner.faults.catalog import FaultContext
 from runner.faults.toxiproxy import ToxiproxyControl
-from runner.pins import Pin, load_manifest
+from runner.pins import load_manifest
 from runner.probes.draft import HttpDraftProbe, Probe
 from runner.probes.sampler import Sampler
 from runner.probes.seed import seed_policy
@@ -55,12 +52,14 @@ from runner.rehearsal.commands import (
 )
 from runner.rehearsal.health import HealthWatch
 from runner.rehearsal.incident import FaultChange, Incident, fault_progress
+from runner.rehearsal.operators import Operator
+from runner.rehearsal.plan import RehearsalPlan
 from runner.rehearsal.record import RehearsalRecord, RootCause
 from runner.rehearsal.report import SUMMARY_MD, write_rehearsal_reports
-from runner.rehearsal.scenario import FIX_STEPS, Scenario, StepKind, describe_incident
+from runner.rehearsal.scenario import FIX_STEPS, StepKind, describe_incident
 from runner.rehearsal.state import RehearsalState
-from runner.rehearsal.steps import StepActions, StepOutcome
-from runner.trio import ConsumerPinFolder, PinTrio, RollbackTarget
+from runner.rehearsal.steps import StepActions, StepOutcome, verify_summary
+from runner.trio import ConsumerPinFolder, PinTrio
 
 log = logging.getLogger(__name__)
 
@@ -76,48 +75,6 @@ class OperatorIdle(Interrupted):
 
 class OperatorQuit(Interrupted):
     """The operator ended the rehearsal before the checklist was done."""
-
-
-@dataclass(frozen=True)
-class RehearsalPlan:
-    """Everything decided before the rehearsal starts."""
-
-    rehearsal_id: str
-    scenario: Scenario  # its faults resolved for the consumer timeout
-    scenario_file: Path
-    mode: str  # interactive or auto
-    blind: bool
-    backend: str
-    consumer_pin: Pin
-    consumer_trio: PinTrio
-    target: RollbackTarget | None
-    out_dir: Path
-    timeout_ms: int
-    timeout_from_pin: bool
-    rate_hz: float
-    idle_limit_s: float
-    settings: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def latency_bound_ms(self) -> float:
-        """A Draft's bound: three calls (health, schema, ask) × the consumer timeout, plus margin."""
-        return CALLS_PER_DRAFT * self.timeout_ms + LATENCY_MARGIN_MS
-
-
-class Operator(Protocol):
-    """Who works the checklist: a person at the terminal, or the unattended operator."""
-
-    def commands(self, state: RehearsalState, now: float, faults_all_in: bool) -> list[Command]:
-        """The commands entered by `now`; may wait up to a tick for input."""
-        ...
-
-    def show(self, state: RehearsalState, now: float, consumer_pin: str) -> None:
-        """Draw what the operator sees."""
-        ...
-
-    def idle_since(self) -> float | None:
-        """Monotonic time of the last key, None when the operator cannot be idle (--auto)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -386,28 +343,11 @@ class RehearsalSession:
 
     def _verify_summary(self) -> StepOutcome:
         state = self.state
-        if not state.diagnoses:
-            return StepOutcome(False, "no diagnosis entered: d TEXT")
-        if not state.prevention:
-            return StepOutcome(False, "no prevention action entered: p TEXT")
-        path = self.plan.out_dir / SUMMARY_MD
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            return StepOutcome(False, f"{path} not written: perform the step")
-        wanted = [
+        return verify_summary(
+            self.plan.out_dir / SUMMARY_MD,
             describe_incident(self.plan.scenario),
-            state.diagnoses[0].text,
-            *(p.text for p in state.prevention),
-        ]
-        missing = [w for w in wanted if w.replace("|", "\\|") not in text]
-        if missing:
-            return StepOutcome(
-                False, f"the published summary lacks {missing[0]!r}: publish it again"
-            )
-        return StepOutcome(
-            True,
-            f"summary holds the root cause, the diagnosis and {len(state.prevention)} prevention action(s)",
+            [d.text for d in state.diagnoses],
+            [p.text for p in state.prevention],
         )
 
     # Record ------------------------------------------------------------------------------------

@@ -10,11 +10,19 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from runner.probes.sampler import TimedSample
 from runner.record import Verdict
+from runner.rehearsal import judge
+from runner.rehearsal.entries import (
+    Actor,
+    Event,
+    EventKind,
+    FaultProgress,
+    Second,
+    StepProgress,
+    StepState,
+)
 from runner.rehearsal.health import HealthReading
 from runner.rehearsal.record import (
     ContractRun,
@@ -24,105 +32,7 @@ from runner.rehearsal.record import (
     RehearsalEvent,
     StepResult,
 )
-from runner.rehearsal.scenario import FIX_STEPS, Scenario, StepKind
-
-
-class Actor(StrEnum):
-    """Who did something: the person (or the --auto operator), or mkdrill itself."""
-
-    OPERATOR = "operator"
-    MKDRILL = "mkdrill"
-
-
-class EventKind(StrEnum):
-    """What an event records."""
-
-    INCIDENT_STARTED = "incident_started"
-    FAULT_INJECTED = "fault_injected"
-    FAULT_REMOVED = "fault_removed"
-    FIRST_FALLBACK = "first_fallback"
-    DIAGNOSIS = "diagnosis"
-    NOTE = "note"
-    PREVENTION = "prevention"
-    STEP_REQUESTED = "step_requested"
-    STEP_PERFORMED = "step_performed"
-    STEP_VERIFIED = "step_verified"
-    STEP_FAILED = "step_failed"
-    CONTRACT_RUN = "contract_run"
-    RESTORED = "restored"
-    ENDED = "ended"
-
-
-OPERATOR_EVENTS = frozenset(
-    {
-        EventKind.DIAGNOSIS,
-        EventKind.NOTE,
-        EventKind.PREVENTION,
-        EventKind.STEP_REQUESTED,
-    }
-)
-
-
-class StepState(StrEnum):
-    """Where a checklist step stands."""
-
-    PENDING = "pending"
-    PERFORMING = "performing"
-    VERIFYING = "verifying"
-    VERIFIED = "verified"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Event:
-    """One timestamped event; `reveals_fault` ones are hidden on a --blind screen until the end."""
-
-    at_s: float
-    utc: str
-    kind: EventKind
-    actor: Actor
-    text: str
-    step: int | None = None
-    reveals_fault: bool = False
-
-
-@dataclass
-class StepProgress:
-    """One checklist step as the rehearsal goes."""
-
-    number: int
-    kind: StepKind
-    title: str
-    state: StepState = StepState.PENDING
-    requested_s: float | None = None
-    performed_s: float | None = None
-    verified_s: float | None = None
-    attempts: int = 0
-    detail: str = ""
-
-
-@dataclass
-class Second:
-    """The Draft flow during one second of the incident (Drafts answered in it)."""
-
-    second: int
-    drafts: int = 0
-    answered: int = 0
-    enriched: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    codes: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class FaultProgress:
-    """One scheduled fault: when it went in and came out."""
-
-    kind: str
-    description: str
-    scheduled_s: float
-    injected_s: float | None = None
-    removed_s: float | None = None
-    removed_by: str | None = None
+from runner.rehearsal.scenario import FIX_STEPS, Scenario
 
 
 class RehearsalState:
@@ -432,84 +342,15 @@ class RehearsalState:
 
     def expected_signal_seen(self) -> str | None:
         """Why the incident did not show as the scenario says it does, or None when it did."""
-        expect = self.scenario.expect
-        wanted = [r.value for r in expect.fallback_reasons]
-        if not any(self.fallback_reasons.get(r) for r in wanted):
-            seen = ", ".join(f"{k}×{v}" for k, v in sorted(self.fallback_reasons.items())) or "none"
-            return f"the incident never showed its fallback ({', '.join(wanted)}; seen: {seen}): the fault did not take effect"
-        codes = expect.machine_error_codes
-        if codes and not any(self.machine_error_codes.get(c) for c in codes):
-            return f"no Draft carried machine_error_code {', '.join(codes)}"
-        return None
+        return judge.incident_not_shown(self)
 
     def measures(self) -> Measures:
         """Time to detect, to each step, to restore against the budget; Draft availability."""
-        diagnosis = self.diagnoses[0].at_s if self.diagnoses else None
-        detect = (
-            round(max(diagnosis - self.first_fallback_s, 0.0), 4)
-            if diagnosis is not None and self.first_fallback_s is not None
-            else None
-        )
-        restored = self.restored_s
-        budget = self.scenario.budget_s
-        fix = self.fix_requested_s
-        return Measures(
-            first_fallback_s=self.first_fallback_s,
-            diagnosis_s=diagnosis,
-            time_to_detect_s=detect,
-            fix_requested_s=fix,
-            restored_s=restored,
-            time_to_restore_s=restored,
-            restore_after_fix_s=round(restored - fix, 4)
-            if restored is not None and fix is not None
-            else None,
-            budget_s=budget,
-            budget_met=None if restored is None else restored <= budget,
-            drafts=self.drafts,
-            answered=self.answered,
-            enriched=self.enriched,
-            availability=self.answered / self.drafts if self.drafts else 1.0,
-            fallback_reasons=dict(sorted(self.fallback_reasons.items())),
-            machine_error_codes=dict(sorted(self.machine_error_codes.items())),
-            unannounced_error_codes=sorted(
-                c
-                for c in self.machine_error_codes
-                if self.known_error_codes and c not in self.known_error_codes
-            ),
-            step_verified_s={str(s.number): s.verified_s for s in self.steps},
-        )
+        return judge.measure(self)
 
     def verdict(self) -> tuple[Verdict, str]:
         """Passed only with every step verified, the restore within budget and every Draft answered."""
-        if self.interrupted_by is not None:
-            return Verdict.INTERRUPTED, self.end_reason
-        problems = [self.abandoned] if self.abandoned else []
-        for step in self.steps:
-            if step.state is not StepState.VERIFIED:
-                found = f": {step.detail}" if step.detail else ""
-                problems.append(f"step {step.number} ({step.kind.value}) {step.state.value}{found}")
-        measures = self.measures()
-        if measures.restored_s is None:
-            problems.append("not restored: no enriched Draft after the fix")
-        elif not measures.budget_met:
-            problems.append(
-                f"time to restore {measures.restored_s:.1f} s exceeds the runbook budget "
-                f"{measures.budget_s:g} s"
-            )
-        if measures.answered < measures.drafts:
-            problems.append(
-                f"{measures.drafts - measures.answered} of {measures.drafts} Drafts not answered"
-            )
-        missing = self.expected_signal_seen()
-        if missing:
-            problems.append(missing)
-        if problems:
-            return Verdict.FAILED, "; ".join(dict.fromkeys(problems))
-        return (
-            Verdict.PASSED,
-            f"checklist done; restored in {measures.restored_s:.1f} s of the "
-            f"{measures.budget_s:g} s budget; every Draft answered",
-        )
+        return judge.verdict(self)
 
     # Record form -------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@
     contract       perform: a contract and CI re-run (`contract_check`), recorded.
                    verify: the latest re-run passed and began after the fix.
 
-The summary step touches only the rehearsal's own record; the session does it.
+The summary step touches only the rehearsal's own files: the session publishes them and
+`verify_summary` checks what they hold.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 
@@ -273,6 +275,29 @@ class StepActions:
             True,
             f"contract and CI re-run passed against {latest.target} ({len(latest.checks)} checks)",
         )
+
+
+def verify_summary(
+    path: Path, root_cause: str, diagnoses: list[str], prevention: list[str]
+) -> StepOutcome:
+    """The summary step: a diagnosis and a prevention action entered, and the published summary
+    holding the root cause, the first diagnosis and every prevention action."""
+    if not diagnoses:
+        return StepOutcome(False, "no diagnosis entered: d TEXT")
+    if not prevention:
+        return StepOutcome(False, "no prevention action entered: p TEXT")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return StepOutcome(False, f"{path} not written: perform the step")
+    wanted = [root_cause, diagnoses[0], *prevention]
+    missing = [w for w in wanted if w.replace("|", "\\|") not in text]  # as in a Markdown cell
+    if missing:
+        return StepOutcome(False, f"the published summary lacks {missing[0]!r}: publish it again")
+    return StepOutcome(
+        True,
+        f"summary holds the root cause, the diagnosis and {len(prevention)} prevention action(s)",
+    )
 
 
 def _digests(digests: TrioDigests) -> str:

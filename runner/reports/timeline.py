@@ -152,7 +152,7 @@ def _ms_label(ms: float) -> str:
     return f"{ms:g} ms"
 
 
-def _axes(layout: _Layout) -> list[str]:
+def _axes(layout: _Layout, time_label: str) -> list[str]:
     top, bottom = layout.top, layout.bottom
     out = [
         f'<rect x="{LEFT}" y="{top}" width="{RIGHT - LEFT}" height="{PLOT_HEIGHT}" class="plot"/>'
@@ -182,7 +182,7 @@ def _axes(layout: _Layout) -> list[str]:
         )
     out.append(
         f'<text x="{(LEFT + RIGHT) / 2:.0f}" y="{layout.height - 6}" class="label" '
-        'text-anchor="middle">seconds since the drill started</text>'
+        f'text-anchor="middle">{escape(time_label)}</text>'
     )
     mid = (top + bottom) / 2
     out.append(
@@ -290,7 +290,11 @@ def status_counts(drill: DrillResult) -> Counter[str]:
     return Counter(sample_status(s) for s in drill.samples)
 
 
-def render_timeline(drill: DrillResult, operator_marks: Sequence[tuple[float, str]] = ()) -> str:
+def render_timeline(
+    drill: DrillResult,
+    operator_marks: Sequence[tuple[float, str]] = (),
+    time_label: str = "seconds since the drill started",
+) -> str:
     """The chart of one drill as an <svg> element; `operator_marks` (seconds, label) are drawn
     as labelled lines of their own (a rehearsal's operator events)."""
     layout = _layout(drill, operator_marks)
@@ -299,7 +303,7 @@ def render_timeline(drill: DrillResult, operator_marks: Sequence[tuple[float, st
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
         f'width="{WIDTH}" height="{height}" role="img" '
         f'aria-label="Draft latency over time: {escape(drill.name)}">',
-        *_axes(layout),
+        *_axes(layout, time_label),
         *_fault_window(drill, layout),
         *_phase_strip(drill, layout),
         *_bound(drill, layout),

@@ -16,7 +16,8 @@ from runner.probes.draft import Probe
 from runner.rehearsal import incident as incident_module
 from runner.rehearsal.commands import Command, Diagnose, Quit
 from runner.rehearsal.incident import FaultChange, Incident
-from runner.rehearsal.session import OperatorIdle, OperatorQuit, RehearsalPlan, RehearsalSession
+from runner.rehearsal.plan import RehearsalPlan
+from runner.rehearsal.session import OperatorIdle, OperatorQuit, RehearsalSession
 from runner.rehearsal.state import RehearsalState
 from runner.spec import Fault, describe_fault
 from runner.trio import embedded_trio

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner.record import Verdict
-from runner.rehearsal.state import EventKind, StepState
+from runner.rehearsal.entries import EventKind, StepState
 from tests.rehearsal.factory import enriched, fallback, new_state, unanswered
 
 
