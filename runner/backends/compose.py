@@ -105,6 +105,9 @@ NOTHING_LISTENING = "127.0.0.1:1"
 
 log = logging.getLogger(__name__)
 
+# A container that went away (stopped, paused) must not hold up the restore that replaces it.
+_CONTRACT_ASK_TIMEOUT_S = 0.3
+
 
 def owner_variables() -> dict[str, str]:
     """The compose file's owner labels: this runner, so `env reset` spares the run while it lives."""
@@ -310,6 +313,9 @@ class ComposeEnvironment(Environment):
     def start_memorykernel(self, release: str, database: DatabaseState = "normal") -> None:
         client = self._docker()
         image = memorykernel_image(release, self._mk_repo)
+        # The one going away answered health since it started (a deploy waits for that): note
+        # what, once, before its container is replaced.
+        self._note_contract_once(self._release)
         if missing_images(client, [image]):
             raise EnvironmentProblem(self._missing_image_message(image))
         command = database_command(database)
@@ -328,6 +334,7 @@ class ComposeEnvironment(Environment):
         log.info("memorykernel now %s (database %s)", image, database)
 
     def memorykernel_identities(self) -> dict[str, MemoryKernelIdentity]:
+        self._note_contract_once(self._release)
         return dict(self._identities)
 
     def images(self) -> dict[str, str]:
@@ -357,13 +364,23 @@ class ComposeEnvironment(Environment):
             f"{status}; last log lines: {logs_tail(container, 5) or 'no output'}"
         )
 
-    def _note_contract(self, release: str) -> None:
+    def _note_contract_once(self, release: str | None) -> None:
+        """`_note_contract` for a release whose identity has no contract yet; a quick ask only."""
+        identity = self._identities.get(release) if release else None
+        if release and identity is not None and identity.service_contract_version is None:
+            self._note_contract(release, timeout_s=_CONTRACT_ASK_TIMEOUT_S)
+
+    def _note_contract(self, release: str, timeout_s: float | None = None) -> None:
         """What the MemoryKernel of `release` answered on /v1/health, into its identity."""
         identity = self._identities.get(release)
-        if identity is None:
+        if identity is None or MK_PORT not in self._ports:
             return
         try:
-            version = self._http.get(f"{self._url(MK_PORT)}/v1/health").json()
+            url = f"{self._url(MK_PORT)}/v1/health"
+            answer = (
+                self._http.get(url) if timeout_s is None else self._http.get(url, timeout=timeout_s)
+            )
+            version = answer.json()
             contract = version.get("service_contract_version")
         except (httpx.HTTPError, ValueError, AttributeError):
             return

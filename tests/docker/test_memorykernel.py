@@ -109,6 +109,10 @@ def test_swap_to_the_other_release_and_back_keeps_the_volume_and_port(
     compose_env.start_memorykernel(RELEASE)
     wait_for_health(http, endpoints.memorykernel_url, "service.v3")
     wait_for_preflight(http, endpoints.consumer_url, "ready")
+    # Each release that served names the contract its health answered (the report's identities).
+    identities = compose_env.memorykernel_identities()
+    assert identities[OTHER_RELEASE].service_contract_version == "service.v2"
+    assert identities[RELEASE].service_contract_version == "service.v3"
 
 
 @pytest.mark.parametrize("database", ["directory", "corrupt", "missing-parent"])
