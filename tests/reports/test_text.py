@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from runner.text import ELLIPSIS, shorten_at_word
@@ -37,6 +37,7 @@ def test_cut_at_a_word(limit: int) -> None:
 
 
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400), st.integers(5, 300))
+@example("0000\r0", 5)  # the first word does not fit beside the ellipsis: cut at the limit
 def test_never_longer_than_the_limit_and_only_whole_tokens(text: str, limit: int) -> None:
     short = shorten_at_word(text, limit)
     assert len(short) <= limit
@@ -45,6 +46,7 @@ def test_never_longer_than_the_limit_and_only_whole_tokens(text: str, limit: int
         kept = short.removesuffix(f" {ELLIPSIS}")
         assert flat.startswith(kept)
         following = flat[len(kept) : len(kept) + 1]
+        room = limit - len(ELLIPSIS) - 1  # what is left beside " …"
         assert following in ("", " ", ",", ";", ":") or (
-            " " not in flat[:limit] and "," not in flat[:limit]
+            " " not in flat[:room] and "," not in flat[:room]
         )
