@@ -29,7 +29,7 @@ from runner.faults.proxy_flush import flush_proxy
 from runner.loader import LoadedDrill
 from runner.probes.draft import Probe
 from runner.probes.loadgen import LoadDraft, LoadGenerator, LoadTarget
-from runner.probes.pace import Pace, pace_for
+from runner.probes.pace import RESTORE_SHARE, Pace, pace_for, watch_timeout_s
 from runner.probes.sampler import Sampler, TimedSample
 from runner.record import (
     Assertion,
@@ -85,8 +85,9 @@ class DrillSettings:
         return self.rate_hz
 
     def pace(self, phase: Phase, bound_ms: float) -> Pace:
-        """How fast the probe drafts in `phase`."""
-        return pace_for(self.target_rate(phase), self.capacity, bound_ms)
+        """How fast the probe drafts in `phase` (while restoring, it leaves room for the watcher)."""
+        share = RESTORE_SHARE if phase is Phase.RECOVER else 1.0
+        return pace_for(self.target_rate(phase), self.capacity, bound_ms, share)
 
 
 PhaseListener = Callable[[str, Phase], None]
@@ -319,7 +320,7 @@ class DrillRun:
         recover = self.drill.recover
         budget_s = number(recover.budget_s)
         plan = plan_restore(recover, self.ctx)
-        watch_probe = self._probe_factory(1.0)
+        watch_probe = self._probe_factory(watch_timeout_s(self.settings.capacity))
         watch = MilestoneWatch(
             clock=self.clock,
             memorykernel_url=self.ctx.endpoints.memorykernel_url,

@@ -370,7 +370,7 @@ class Engine:
             phase.value: self._settings.pace(
                 phase, 3 * plan.drill_settings.consumer_timeout_ms
             ).describe()
-            for phase in (Phase.STEADY, Phase.OBSERVE, Phase.VERIFY)
+            for phase in (Phase.STEADY, Phase.OBSERVE, Phase.RECOVER, Phase.VERIFY)
         }
         info = self._describe_consumer(endpoints.proxy_listen, pin_from)
         self._consumer_info = info.model_copy(update={"capacity": capacity, "pace": pace})

@@ -17,6 +17,8 @@ CAPACITY_SHARE = 0.7
 MIN_WINDOW_DRAFTS = 10  # fewer Drafts in a fault window than this make no verdict
 MIN_RATE_SHARE = 0.8  # a fault window must start this share of its paced Drafts
 EXPECTED_SHARE = 0.9  # what a window is expected to start of its paced Drafts, planning ahead
+RESTORE_SHARE = 0.5  # of the probe's part while the restore watcher drafts back to back too
+WATCH_TIMEOUT_S = 1.0  # the restore watcher's Draft timeout for a consumer answering fast
 
 
 @dataclass(frozen=True)
@@ -31,16 +33,21 @@ class Pace:
         return f"{self.rate_hz:.3g}/s, {self.slots} slots"
 
 
-def capped_rate(target_hz: float, capacity: ConsumerCapacity | None) -> float:
-    """`target_hz`, or less when the consumer cannot answer that many with room to spare."""
+def capped_rate(target_hz: float, capacity: ConsumerCapacity | None, share: float = 1.0) -> float:
+    """`target_hz`, or less when the consumer cannot answer that many with room to spare.
+
+    `share`: of the probe's part of the capacity (the restore watcher drafts too, meanwhile).
+    """
     if capacity is None or capacity.drafts_per_s <= 0:
         return target_hz
-    return min(target_hz, round(capacity.drafts_per_s * CAPACITY_SHARE, 3))
+    return min(target_hz, round(capacity.drafts_per_s * CAPACITY_SHARE * share, 3))
 
 
-def pace_for(target_hz: float, capacity: ConsumerCapacity | None, bound_ms: float) -> Pace:
+def pace_for(
+    target_hz: float, capacity: ConsumerCapacity | None, bound_ms: float, share: float = 1.0
+) -> Pace:
     """The pace of one phase: capped rate, and slots for Drafts as slow as the bound."""
-    rate = capped_rate(target_hz, capacity)
+    rate = capped_rate(target_hz, capacity, share)
     slots = min(MAX_SLOTS, math.ceil(rate * bound_ms / 1000) + 1)
     return Pace(rate_hz=rate, slots=max(1, slots))
 
@@ -48,3 +55,10 @@ def pace_for(target_hz: float, capacity: ConsumerCapacity | None, bound_ms: floa
 def window_drafts(rate_hz: float, window_s: float) -> int:
     """Drafts a fault window can be counted on to start at `rate_hz`."""
     return math.floor(rate_hz * window_s * EXPECTED_SHARE)
+
+
+def watch_timeout_s(capacity: ConsumerCapacity | None) -> float:
+    """The restore watcher's Draft timeout: short, but never shorter than a healthy slow Draft."""
+    if capacity is None:
+        return WATCH_TIMEOUT_S
+    return max(WATCH_TIMEOUT_S, 4 * capacity.p95_ms / 1000)

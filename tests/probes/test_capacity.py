@@ -8,10 +8,17 @@ import time
 import pytest
 
 from runner.clock import SystemClock
+from runner.drill_run import DrillSettings
 from runner.probes.capacity import CapacityPlan, measure_capacity
 from runner.probes.draft import DraftOutcome
-from runner.probes.pace import CAPACITY_SHARE, pace_for, window_drafts
-from runner.record import ConsumerCapacity
+from runner.probes.pace import (
+    CAPACITY_SHARE,
+    RESTORE_SHARE,
+    pace_for,
+    watch_timeout_s,
+    window_drafts,
+)
+from runner.record import ConsumerCapacity, Phase
 
 QUICK = CapacityPlan(min_s=0.4, min_drafts=8, max_s=2.0, max_in_flight=16)
 
@@ -57,3 +64,17 @@ def test_pace_takes_a_share_of_capacity_and_slots_for_the_bound() -> None:
     fast = pace_for(25.0, capacity.model_copy(update={"drafts_per_s": 400.0}), bound_ms=1750)
     assert fast.rate_hz == 25.0 and fast.slots == 45
     assert window_drafts(7.2, 6.0) == 38
+
+
+def test_a_slow_consumer_keeps_room_for_the_restore_watcher() -> None:
+    slow = ConsumerCapacity(
+        drafts_per_s=6.0, in_flight=1, p50_ms=150, p95_ms=400, enriched=9, drafts=9, levels=[]
+    )
+    settings = DrillSettings(rate_hz=25.0, capacity=slow)
+    observe = settings.pace(Phase.OBSERVE, 1750).rate_hz
+    assert settings.pace(Phase.RECOVER, 1750).rate_hz == pytest.approx(observe * RESTORE_SHARE)
+    assert watch_timeout_s(slow) == pytest.approx(1.6)
+    fast = slow.model_copy(update={"drafts_per_s": 200.0, "p95_ms": 40.0})
+    settings = DrillSettings(rate_hz=25.0, capacity=fast)
+    assert settings.pace(Phase.RECOVER, 1750).rate_hz == 25.0  # the reference keeps its rate
+    assert watch_timeout_s(fast) == watch_timeout_s(None) == 1.0
