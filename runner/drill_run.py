@@ -87,7 +87,8 @@ class DrillSettings:
     def pace(self, phase: Phase, bound_ms: float) -> Pace:
         """How fast the probe drafts in `phase` (while restoring, it leaves room for the watcher)."""
         share = RESTORE_SHARE if phase is Phase.RECOVER else 1.0
-        return pace_for(self.target_rate(phase), self.capacity, bound_ms, share)
+        healthy = phase in (Phase.STEADY, Phase.VERIFY)
+        return pace_for(self.target_rate(phase), self.capacity, bound_ms, share, healthy)
 
 
 PhaseListener = Callable[[str, Phase], None]

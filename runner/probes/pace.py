@@ -17,6 +17,7 @@ CAPACITY_SHARE = 0.7
 MIN_WINDOW_DRAFTS = 10  # fewer Drafts in a fault window than this make no verdict
 MIN_RATE_SHARE = 0.8  # a fault window must start this share of its paced Drafts
 EXPECTED_SHARE = 0.9  # what a window is expected to start of its paced Drafts, planning ahead
+HEALTHY_SLOW_FACTOR = 2.0  # × the healthy p95: a Draft this slow means the consumer falls behind
 RESTORE_SHARE = 0.5  # of the probe's part while the restore watcher drafts back to back too
 WATCH_TIMEOUT_S = 1.0  # the restore watcher's Draft timeout for a consumer answering fast
 
@@ -44,12 +45,26 @@ def capped_rate(target_hz: float, capacity: ConsumerCapacity | None, share: floa
 
 
 def pace_for(
-    target_hz: float, capacity: ConsumerCapacity | None, bound_ms: float, share: float = 1.0
+    target_hz: float,
+    capacity: ConsumerCapacity | None,
+    bound_ms: float,
+    share: float = 1.0,
+    healthy: bool = False,
 ) -> Pace:
-    """The pace of one phase: capped rate, and slots for Drafts as slow as the bound."""
+    """The pace of one phase: capped rate, and slots for Drafts as slow as they may get.
+
+    A fault may hold Drafts up to the latency bound, so its phases get slots for that; with
+    MemoryKernel healthy (`healthy`), a Draft slower than twice the measured p95 is the consumer
+    falling behind, and more Drafts in flight would only queue: the slots stop at what it answers.
+    """
     rate = capped_rate(target_hz, capacity, share)
-    slots = min(MAX_SLOTS, math.ceil(rate * bound_ms / 1000) + 1)
-    return Pace(rate_hz=rate, slots=max(1, slots))
+    slow_ms = bound_ms
+    if healthy and capacity is not None and capacity.p95_ms > 0:
+        slow_ms = min(bound_ms, HEALTHY_SLOW_FACTOR * capacity.p95_ms)
+    slots = math.ceil(rate * slow_ms / 1000) + 1
+    if healthy and capacity is not None:
+        slots = max(slots, capacity.in_flight)
+    return Pace(rate_hz=rate, slots=max(1, min(MAX_SLOTS, slots)))
 
 
 def window_drafts(rate_hz: float, window_s: float) -> int:

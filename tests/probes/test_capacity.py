@@ -78,3 +78,14 @@ def test_a_slow_consumer_keeps_room_for_the_restore_watcher() -> None:
     settings = DrillSettings(rate_hz=25.0, capacity=fast)
     assert settings.pace(Phase.RECOVER, 1750).rate_hz == 25.0  # the reference keeps its rate
     assert watch_timeout_s(fast) == watch_timeout_s(None) == 1.0
+
+
+def test_with_memorykernel_healthy_the_slots_stop_at_what_the_consumer_answers() -> None:
+    capacity = ConsumerCapacity(
+        drafts_per_s=8.4, in_flight=4, p50_ms=380, p95_ms=630, enriched=9, drafts=9, levels=[]
+    )
+    steady = pace_for(100.0, capacity, bound_ms=7750, healthy=True)
+    fault = pace_for(25.0, capacity, bound_ms=7750)
+    assert steady.rate_hz == fault.rate_hz == pytest.approx(8.4 * CAPACITY_SHARE)
+    assert steady.slots == 9  # rate × 2 × p95, + 1: a queue cannot build up
+    assert fault.slots == 47  # a hang holds Drafts up to the bound: the rate still holds
