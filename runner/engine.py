@@ -234,13 +234,19 @@ class Engine:
                 "baseline": plan.releases.baseline.release_tag,
                 "candidate": plan.releases.candidate,
             },
-            settings={**plan.settings, "ask_body": plan.ask_body, "enrichment": plan.enrichment},
+            settings={**plan.settings, **self._reference_settings()},
             images=self.env.images(),
             memorykernel=self.env.memorykernel_identities(),
             partial=partial_run(plan, self._results),
             consumer=self._consumer_info,
             drills=list(self._results),
         )
+
+    def _reference_settings(self) -> dict[str, str]:
+        """Ask body and enrichment: the reference consumer's; yours has its own (consumer block)."""
+        if not self.plan.under_test.is_reference:
+            return {}
+        return {"ask_body": self.plan.ask_body, "enrichment": self.plan.enrichment}
 
     def _describe_consumer(self, proxy: str, pin_from: str) -> ConsumerInfo:
         plan = self.plan

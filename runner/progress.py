@@ -9,7 +9,7 @@ from typing import TextIO
 from runner.backends.base import Endpoints
 from runner.record import ConsumerInfo, DrillResult, Phase, RunRecord, Verdict
 from runner.reports.redact import mask_url_credentials
-from runner.reports.tables import consumer_label
+from runner.reports.tables import consumer_label, under_test_label
 from runner.text import shorten_at_word
 
 MARKS = {
@@ -55,7 +55,7 @@ class Progress:
         self.stream.write(
             f"mkdrill run {record.run_id}: backend {record.backend}, pin {record.pin.release_tag} "
             f"({record.pin.expected_service_contract_version}), candidate {record.releases['candidate']}, "
-            f"ask body {record.settings.get('ask_body')}\n"
+            f"{_consumer_said(record)}\n"
         )
         self.stream.flush()
         self._save(record)
@@ -121,10 +121,9 @@ class Progress:
         self._save(record)
 
 
-def under_test_label(consumer: ConsumerInfo) -> str:
-    """`the reference consumer`, `your consumer at URL`, `your command 'CMD'`."""
-    if consumer.kind == "reference":
-        return "the reference consumer"
-    if consumer.kind == "url":
-        return f"your consumer at {mask_url_credentials(consumer.target)}"
-    return f"your command {consumer.target!r}"
+def _consumer_said(record: RunRecord) -> str:
+    """The run header's consumer part: the reference one's ask body, or which consumer of yours."""
+    consumer = record.consumer
+    if consumer is None or consumer.kind == "reference":
+        return f"ask body {record.settings.get('ask_body')}"
+    return f"consumer under test {under_test_label(consumer)}"

@@ -90,7 +90,8 @@ def print_plan(plan: RunPlan) -> None:
     print(
         f"consumer pin {pin.release_tag} @ {pin.commit_sha[:12]} "
         f"({pin.expected_service_contract_version}/{pin.expected_api_contract_version}) from "
-        f"{pin.source}; timeout {settings.consumer_timeout_ms} ms ({source}); ask body {plan.ask_body}"
+        f"{pin.source}; timeout {settings.consumer_timeout_ms} ms ({source}); ask body "
+        + (plan.ask_body if plan.under_test.is_reference else "your consumer's own")
     )
     print(
         f"MemoryKernel {plan.releases.baseline.release_tag} (baseline), "

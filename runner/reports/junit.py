@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from runner.record import DrillResult, RunRecord, Verdict
+from runner.reports.redact import mask_url_credentials
 from runner.text import shorten_at_word
 
 # XML 1.0 forbids most control characters; a probe error string may carry them.
@@ -110,6 +111,7 @@ def render_junit(record: RunRecord) -> str:
         ("backend", record.backend),
         ("toxiproxy", record.toxiproxy),
         ("tool_version", record.tool_version),
+        *consumer_properties(record),
         *(
             (f"memorykernel.{release}.{field}", value or "")
             for release, who in sorted(record.memorykernel.items())
@@ -127,3 +129,28 @@ def render_junit(record: RunRecord) -> str:
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
+
+
+def consumer_properties(record: RunRecord) -> list[tuple[str, str]]:
+    """The consumer under test as properties: which, its pin, its capacity, what was not applied."""
+    consumer = record.consumer
+    if consumer is None:
+        return []
+    properties = [
+        ("consumer.kind", consumer.kind),
+        ("consumer.target", mask_url_credentials(consumer.target)),
+        ("consumer.pin", consumer.pin),
+        ("consumer.timeout_ms", str(consumer.timeout_ms)),
+    ]
+    capacity = consumer.capacity
+    if capacity is not None:
+        properties += [
+            ("consumer.capacity.drafts_per_s", f"{capacity.drafts_per_s:g}"),
+            ("consumer.capacity.in_flight", str(capacity.in_flight)),
+            ("consumer.capacity.p50_ms", f"{capacity.p50_ms:g}"),
+            ("consumer.capacity.p95_ms", f"{capacity.p95_ms:g}"),
+        ]
+    properties += [
+        (f"consumer.not_applied.{name}", why) for name, why in consumer.not_applied.items()
+    ]
+    return properties

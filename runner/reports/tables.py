@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from runner.record import DrillResult, RunRecord, Verdict
+from runner.record import ConsumerInfo, DrillResult, RunRecord, Verdict
 from runner.reports.metrics import fault_availability, fault_p95_latency_ms
+from runner.reports.redact import mask_url_credentials
 
 DASH = "—"
 DRILL_HEADERS = (
@@ -41,6 +42,8 @@ def short_sha(sha: str | None) -> str:
 
 def ask_body(record: RunRecord) -> str:
     """Which ask body the consumer sent (contract §3.4): the run's, and each drill that sent another."""
+    if record.consumer is not None and record.consumer.kind != "reference":
+        return "its own (mkdrill cannot choose the ask body of your consumer)"
     run_body = next(
         (
             record.settings[key]
@@ -69,6 +72,37 @@ def memorykernel_rows(record: RunRecord) -> list[tuple[str, str]]:
     ]
 
 
+def under_test_label(consumer: ConsumerInfo) -> str:
+    """`the reference consumer`, `your consumer at URL`, `your command 'CMD'`."""
+    if consumer.kind == "reference":
+        return "the reference consumer"
+    if consumer.kind == "url":
+        return f"your consumer at {mask_url_credentials(consumer.target)}"
+    return f"your command {consumer.target!r}"
+
+
+def consumer_rows(record: RunRecord) -> list[tuple[str, str]]:
+    """The consumer under test: which, its pin, its capacity and the probe's pace, what was not applied."""
+    consumer = record.consumer
+    if consumer is None:
+        return []
+    restart = f", restarted by {consumer.restart_command!r}" if consumer.restart_command else ""
+    rows = [
+        ("consumer under test", f"{under_test_label(consumer)}{restart}"),
+        ("consumer pin", f"{consumer.pin} ({consumer.pin_from})"),
+        (
+            "consumer capacity",
+            f"{consumer.capacity.describe()} with MemoryKernel healthy"
+            if consumer.capacity is not None
+            else "not measured",
+        ),
+    ]
+    if consumer.pace:
+        rows.append(("probe pace", ", ".join(f"{k} {v}" for k, v in consumer.pace.items())))
+    rows += [(f"not applied: {name}", why) for name, why in consumer.not_applied.items()]
+    return rows
+
+
 def header_rows(record: RunRecord) -> list[tuple[str, str]]:
     """Run header as (field, value) pairs."""
     pin = record.pin
@@ -90,6 +124,7 @@ def header_rows(record: RunRecord) -> list[tuple[str, str]]:
         ("backend", record.backend),
         ("toxiproxy", record.toxiproxy),
         ("consumer ask body", ask_body(record)),
+        *consumer_rows(record),
         ("started", record.started_at),
         ("finished", record.finished_at or DASH),
         ("mkdrill", record.tool_version),
