@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from runner.backends.admin_token import admin_headers
 from runner.backends.processes import pid_alive
+from tests.consumers.helpers import free_port
 from tests.envs.concurrent import mkdrill
 
 
@@ -93,3 +96,27 @@ def test_env_up_shows_usable_urls_refuses_to_replace_and_status_repeats_them(
     assert not (state / "env-urls.json").exists()
     after = mkdrill(env_dir, "env", "status")
     assert "Draft" not in after.stdout
+
+
+def test_env_up_puts_the_proxy_where_asked_and_a_taken_port_is_one_line_exit_3(
+    env_dir: Path,
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        refused = mkdrill(env_dir, "env", "up", "--proxy-listen", f"127.0.0.1:{taken}")
+    assert refused.returncode == 3 and refused.stdout == "", refused.stdout + refused.stderr
+    assert len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert f"--proxy-listen 127.0.0.1:{taken}: port already in use by pid {os.getpid()}" in (
+        refused.stderr
+    )
+    assert not (env_dir / "reports" / ".state" / "env.json").exists()  # nothing started
+
+    port = free_port()
+    up = mkdrill(env_dir, "env", "up", "--proxy-listen", f"127.0.0.1:{port}")
+    assert up.returncode == 0, up.stderr
+    urls = _urls(up.stdout)
+    assert urls["memorykernel"] == f"http://127.0.0.1:{port}"
+    health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=10.0)
+    assert health.status_code == 200  # MemoryKernel answers through the proxy at that address
