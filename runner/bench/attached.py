@@ -4,7 +4,7 @@
 the two tools rather than process start-up of the reference services, the benchmark starts the
 services once and runs this entry in a fresh process per run:
 
-    python -m runner.bench.attached --endpoints '{"consumer_url": ...}' --out DIR DRILL...
+    python -m runner.bench.attached --endpoints '{"consumer_url": ...}' --release v0.4.0 --out DIR DRILL...
 
 Everything else is what `mkdrill run` does: plan (drill files, pin and manifest checks), engine,
 Draft probe, restore watch, reports after every drill. No run lock, no ledger, no seeding (the
@@ -47,16 +47,13 @@ from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
-ATTACHED_RELEASE = "v0.3.2"
-
-
 class AttachedEnvironment(Environment):
     """An environment someone else started: network faults through its Toxiproxy, consumer env over
     HTTP; process-level faults are refused because this runner does not own the processes."""
 
     kind = "attached"
 
-    def __init__(self, endpoints: Endpoints, release: str = ATTACHED_RELEASE) -> None:
+    def __init__(self, endpoints: Endpoints, release: str) -> None:
         self._endpoints = endpoints
         self._release = release
         self._http = httpx.Client(timeout=2.0, verify=shared_ssl_context())
@@ -145,7 +142,7 @@ def endpoints_from_json(text: str) -> Endpoints:
     )
 
 
-def run_attached(endpoints: Endpoints, drills: list[str], out: Path) -> int:
+def run_attached(endpoints: Endpoints, release: str, drills: list[str], out: Path) -> int:
     """Plan and run `drills` against `endpoints`; the exit code `mkdrill run` would give."""
     request = RunRequest(
         drills=drills,
@@ -164,7 +161,7 @@ def run_attached(endpoints: Endpoints, drills: list[str], out: Path) -> int:
     plan = build_plan(request, new_run_id(), None, set(RELEASES))
     engine = Engine(
         plan,
-        AttachedEnvironment(endpoints),
+        AttachedEnvironment(endpoints, release),
         SystemClock(),
         Progress(plan.out_dir),
     )
@@ -176,12 +173,15 @@ def main(argv: list[str]) -> int:
     """Command line of `python -m runner.bench.attached`."""
     parser = argparse.ArgumentParser(prog="python -m runner.bench.attached")
     parser.add_argument("--endpoints", required=True, help="JSON of the running services")
+    parser.add_argument("--release", required=True, help="the MemoryKernel release running")
     parser.add_argument("--out", required=True, type=Path, help="report folder")
     parser.add_argument("drills", nargs="+")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     try:
-        return run_attached(endpoints_from_json(args.endpoints), list(args.drills), args.out)
+        return run_attached(
+            endpoints_from_json(args.endpoints), args.release, list(args.drills), args.out
+        )
     except DrillError as exc:
         log.error("%s", exc)
         return exc.exit_code

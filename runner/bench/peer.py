@@ -319,6 +319,8 @@ def run_mkdrill_attached(
         "runner.bench.attached",
         "--endpoints",
         services.endpoints_json(),
+        "--release",
+        services.consumer.pin.release_tag,
         "--out",
         str(folder / "report"),
         drill.name,

@@ -29,7 +29,7 @@ def test_endpoints_round_trip_through_json() -> None:
 
 
 def test_up_returns_the_running_endpoints_only_for_its_release() -> None:
-    env = AttachedEnvironment(_endpoints())
+    env = AttachedEnvironment(_endpoints(), "v0.3.2")
     consumer = ConsumerSettings(pin=load_pin(default_pin_path("v0.3.2")))
     try:
         assert env.up("v0.3.2", consumer).memorykernel_url == "http://127.0.0.1:4010"
@@ -45,7 +45,7 @@ def test_up_returns_the_running_endpoints_only_for_its_release() -> None:
     ["stop_memorykernel", "kill_memorykernel", "pause_memorykernel", "disconnect_network"],
 )
 def test_process_faults_are_refused(action: str) -> None:
-    env = AttachedEnvironment(_endpoints())
+    env = AttachedEnvironment(_endpoints(), "v0.3.2")
     try:
         with pytest.raises(InjectionError, match="does not own the processes"):
             getattr(env, action)()
@@ -54,7 +54,7 @@ def test_process_faults_are_refused(action: str) -> None:
 
 
 def test_consumer_env_on_a_gone_consumer_is_an_environment_problem() -> None:
-    env = AttachedEnvironment(_endpoints())
+    env = AttachedEnvironment(_endpoints(), "v0.3.2")
     try:
         with pytest.raises(EnvironmentProblem, match="cannot set consumer env"):
             env.set_consumer_env({"ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS": "500"})
