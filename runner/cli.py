@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from runner.commands import bench as bench_options
 from runner.commands.help import spell_out_short_help
 from runner.commands.options import (
     AskBody,
@@ -552,23 +553,15 @@ def pins(
 
 @app.command("bench")
 def bench(
-    quick: Annotated[
-        bool,
-        typer.Option(
-            "--quick", help="Fewer repetitions and a 6-drill suite subset: a few minutes, not ~15."
-        ),
-    ] = False,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", help="Folder for bench.json and every run's evidence (runs/).", file_okay=False
-        ),
-    ] = DEFAULT_REPORTS / "bench",
+    quick: bench_options.QuickOption = False,
+    out: bench_options.OutOption = DEFAULT_REPORTS / "bench",
+    only: bench_options.OnlyOption = None,
+    toxiproxy_server: bench_options.ToxiproxyServerOption = None,
+    change: bench_options.ChangeOption = None,
+    before: bench_options.BeforeOption = None,
 ) -> None:
     """Benchmarks side by side with Chaos Toolkit: peer run, suite overhead, restore accuracy, probe, proxy, CLI."""
-    from runner.commands.bench import bench as run_bench
-
-    run_bench(quick, out)
+    bench_options.bench(quick, out, only, toxiproxy_server, change, before)
 
 
 spell_out_short_help(app)

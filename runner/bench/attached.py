@@ -47,6 +47,7 @@ from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
+
 class AttachedEnvironment(Environment):
     """An environment someone else started: network faults through its Toxiproxy, consumer env over
     HTTP; process-level faults are refused because this runner does not own the processes."""

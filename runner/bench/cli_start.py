@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import time
+from functools import partial
 
+from runner.bench.load import LoadSpan, with_load
 from runner.bench.services import console_script
 from runner.bench.stats import Figure, figure
 from runner.errors import EnvironmentProblem
@@ -30,8 +32,10 @@ def time_command(argv: list[str], runs: int) -> Figure:
     return figure(walls, "s")
 
 
-def cli_start(runs: int) -> tuple[str, dict[str, Figure]]:
-    """The console script used and, per command, its wall time."""
+def cli_start(runs: int) -> tuple[str, dict[str, tuple[Figure, LoadSpan]]]:
+    """The console script used and, per command, its wall time and the load meanwhile."""
     script = console_script("mkdrill")
     time_command([script, "--help"], 1)  # warm the page cache and bytecode once, not measured
-    return script, {" ".join(args): time_command([script, *args], runs) for args in COMMANDS}
+    return script, {
+        " ".join(args): with_load(partial(time_command, [script, *args], runs)) for args in COMMANDS
+    }

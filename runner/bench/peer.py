@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runner.bench.load import LoadSpan, with_load
 from runner.bench.services import SharedServices, console_script
 from runner.bench.timing import read_report, timed_run
 from runner.errors import DefinitionError, EnvironmentProblem
@@ -104,6 +105,7 @@ class PeerRun:
     drafts_total: int
     fallback_reasons: dict[str, int] = field(default_factory=dict)
     phases_s: dict[str, float] = field(default_factory=dict)
+    load: LoadSpan | None = None  # the machine while this run ran
 
     @property
     def overhead_s(self) -> float:
@@ -259,7 +261,7 @@ def run_ctk(services: SharedServices, drill: LatencyDrill, workdir: Path, index:
         str(journal_path),
         str(experiment),
     ]
-    wall, code = timed_run(argv, folder, folder / "chaos.out")
+    (wall, code), load = with_load(lambda: timed_run(argv, folder, folder / "chaos.out"))
     try:
         journal = json.loads(journal_path.read_text())
     except (OSError, ValueError) as exc:
@@ -267,7 +269,7 @@ def run_ctk(services: SharedServices, drill: LatencyDrill, workdir: Path, index:
             f"chaos run wrote no readable journal ({exc}); see {folder / 'chaos.out'}"
         ) from exc
     seen = observe_ctk_journal(journal)
-    return PeerRun(tool="chaostoolkit", wall_s=wall, exit_code=code, **seen)
+    return PeerRun(tool="chaostoolkit", wall_s=wall, exit_code=code, load=load, **seen)
 
 
 # -- mkdrill -------------------------------------------------------------------------------------
@@ -326,9 +328,9 @@ def run_mkdrill_attached(
         drill.name,
     ]
     folder.mkdir(parents=True, exist_ok=True)
-    wall, code = timed_run(argv, folder, folder / "mkdrill.out")
+    (wall, code), load = with_load(lambda: timed_run(argv, folder, folder / "mkdrill.out"))
     seen = observe_mkdrill_report(read_report(folder / "report"))
-    return PeerRun(tool="mkdrill (attached)", wall_s=wall, exit_code=code, **seen)
+    return PeerRun(tool="mkdrill (attached)", wall_s=wall, exit_code=code, load=load, **seen)
 
 
 def run_mkdrill_own(drill: LatencyDrill, workdir: Path, index: int) -> PeerRun:
@@ -336,9 +338,13 @@ def run_mkdrill_own(drill: LatencyDrill, workdir: Path, index: int) -> PeerRun:
     folder = workdir / "own" / f"run-{index}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     argv = [console_script("mkdrill"), "run", drill.name, "--out", str(folder)]
-    wall, code = timed_run(argv, folder.parent, folder.parent / f"run-{index}.out")
+    (wall, code), load = with_load(
+        lambda: timed_run(argv, folder.parent, folder.parent / f"run-{index}.out")
+    )
     seen = observe_mkdrill_report(read_report(folder))
-    return PeerRun(tool="mkdrill run (own environment)", wall_s=wall, exit_code=code, **seen)
+    return PeerRun(
+        tool="mkdrill run (own environment)", wall_s=wall, exit_code=code, load=load, **seen
+    )
 
 
 # -- the alternation -----------------------------------------------------------------------------
@@ -385,8 +391,9 @@ def run_peers(
             run = runner(services, drill, workdir, index)
             into.append(run)
             progress(
-                f"peer {index + 1}/{rounds} {run.tool}: {run.wall_s:.2f} s "
-                f"({'pass' if run.passed else 'FAIL'}, exit {run.exit_code})"
+                f"peer {index + 1}/{rounds} {run.tool}: {run.wall_s:.2f} s, outside the window "
+                f"{run.overhead_s:.2f} s ({'pass' if run.passed else 'FAIL'}, exit "
+                f"{run.exit_code}; {run.load.describe() if run.load else 'load unknown'})"
             )
             # Whatever a failed run left behind must not leak into the other tool's run.
             toxiproxy.remove_all(services.endpoints.proxy_name)

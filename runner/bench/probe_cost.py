@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from runner.bench.load import LoadSpan, measured_load
 from runner.bench.services import SharedServices
 from runner.clock import SystemClock
 from runner.probes.draft import HttpDraftProbe
@@ -32,6 +33,7 @@ class ProbeCost:
     enriched: int
     runner_cpu_s: float
     consumer_cpu_s: float | None
+    load: LoadSpan | None = None  # the machine during the interval
 
     @property
     def samples_per_s(self) -> float:
@@ -66,14 +68,15 @@ def measure_probe_cost(
     probe = HttpDraftProbe(f"{services.endpoints.consumer_url}/v1/draft", 2.0)
     sampler = Sampler(probe, clock, rate_hz)
     try:
-        consumer_before = _cpu(consumer)
-        cpu_before = time.process_time()
-        started = clock.now()
-        sampler.start()
-        time.sleep(interval_s)
-        sampler.stop(drain_s=2.0)
-        cpu_after = time.process_time()
-        consumer_after = _cpu(consumer)
+        with measured_load() as load:
+            consumer_before = _cpu(consumer)
+            cpu_before = time.process_time()
+            started = clock.now()
+            sampler.start()
+            time.sleep(interval_s)
+            sampler.stop(drain_s=2.0)
+            cpu_after = time.process_time()
+            consumer_after = _cpu(consumer)
     finally:
         probe.close()
     samples = [s for s in sampler.samples() if s.started - started < interval_s]
@@ -88,4 +91,5 @@ def measure_probe_cost(
             if consumer_after is not None and consumer_before is not None
             else None
         ),
+        load=load[0],
     )

@@ -1,4 +1,5 @@
-"""What a Toxiproxy adds: latency per round trip, latency toxic accuracy, throughput, concurrency.
+"""What a Toxiproxy adds: latency per round trip (kept-alive and new connections), latency toxic
+accuracy, throughput, concurrency.
 
 Runs against the embedded server (in its own process, as users run it) and, side by side, a real
 toxiproxy-server when one is on PATH or in $TOXIPROXY_SERVER_BIN. The upstream is a separate
@@ -39,6 +40,8 @@ IO_TIMEOUT_S = 30.0
 TARGETS = {
     "added_p50_ms": "<= 0.5",
     "added_p99_ms": "<= 2",
+    "new_connection_added_p50_ms": "<= the real server's",
+    "new_connection_added_p99_ms": "<= the real server's",
     "latency_200ms_median": "200 +- 10",
     "throughput_mib_s": ">= 50",
     "concurrent_errors": "0 of 100",
@@ -157,9 +160,9 @@ def embedded_process() -> Iterator[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def real_server() -> Iterator[tuple[str, str]]:
-    """A real toxiproxy-server on a free port; yields (url, kind)."""
-    with start_toxiproxy(prefer_real=True) as handle:
+def real_server(binary: str | None = None) -> Iterator[tuple[str, str]]:
+    """A real toxiproxy-server (`binary`, else the one found) on a free port; yields (url, kind)."""
+    with start_toxiproxy(prefer_real=True, binary=binary) as handle:
         yield handle.url, handle.kind
 
 
@@ -234,6 +237,41 @@ def paired_round_trips(
     return direct_ms, proxied_ms
 
 
+def _fresh_exchange(host_port: str, payload: bytes) -> float:
+    """Connect, one 1 KiB round trip, in milliseconds from the connect to the last byte back."""
+    started = time.perf_counter()
+    with _connect(host_port) as sock:
+        sock.sendall(ECHO_MODE + payload)
+        if _recv_exactly(sock, MESSAGE_SIZE) != payload:
+            raise ConnectionError("echo answered other bytes")
+        return (time.perf_counter() - started) * 1000
+
+
+def paired_new_connections(
+    direct: str, proxied: str, count: int, rate_per_s: float
+) -> tuple[list[float], list[float]]:
+    """A new connection per round trip, direct and through the proxy back to back (alternating which
+    goes first), `rate_per_s` pairs a second; milliseconds each, (direct, proxied). A client that
+    opens a connection per call (as the reference consumer does) pays the proxy's accept and its
+    dial of the upstream on every call."""
+    payload = os.urandom(MESSAGE_SIZE)
+    direct_ms: list[float] = []
+    proxied_ms: list[float] = []
+    next_at = time.perf_counter()
+    for index in range(count):
+        pause = next_at - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        next_at += 1.0 / rate_per_s
+        if index % 2:
+            direct_ms.append(_fresh_exchange(direct, payload))
+            proxied_ms.append(_fresh_exchange(proxied, payload))
+        else:
+            proxied_ms.append(_fresh_exchange(proxied, payload))
+            direct_ms.append(_fresh_exchange(direct, payload))
+    return direct_ms, proxied_ms
+
+
 def bulk_throughput(host_port: str, size: int) -> float:
     """MiB/s of `size` bytes sent by the upstream and read to the end by the client."""
     with _connect(host_port) as sock:
@@ -293,13 +331,16 @@ def measure_proxy_overhead(
     bulk_mib: int = 256,
     connections: int = 100,
 ) -> dict[str, float]:
-    """One server's figures: added p50/p99 ms, 200 ms toxic as seen, MiB/s, concurrent errors."""
+    """One server's figures: added p50/p99 ms (kept-alive and new connections), 200 ms toxic as
+    seen, MiB/s, concurrent errors."""
     control = ToxiproxyControl(api_url)
     proxy = "bench"
     listen = control.ensure_proxy(proxy, "127.0.0.1:0", upstream)
     try:
         paired_round_trips(upstream, listen, 50, rate_per_s)  # warm up both paths
         direct, proxied = paired_round_trips(upstream, listen, requests, rate_per_s)
+        paired_new_connections(upstream, listen, 50, rate_per_s)
+        fresh_direct, fresh_proxied = paired_new_connections(upstream, listen, requests, rate_per_s)
         base = statistics.median(direct)
         undo = control.add_toxic(proxy, "latency", "downstream", {"latency": 200, "jitter": 0})
         try:
@@ -313,6 +354,12 @@ def measure_proxy_overhead(
             "proxied_p99_ms": percentile(proxied, 0.99),
             "added_p50_ms": percentile(proxied, 0.50) - percentile(direct, 0.50),
             "added_p99_ms": percentile(proxied, 0.99) - percentile(direct, 0.99),
+            "new_connection_direct_p50_ms": percentile(fresh_direct, 0.50),
+            "new_connection_direct_p99_ms": percentile(fresh_direct, 0.99),
+            "new_connection_added_p50_ms": percentile(fresh_proxied, 0.50)
+            - percentile(fresh_direct, 0.50),
+            "new_connection_added_p99_ms": percentile(fresh_proxied, 0.99)
+            - percentile(fresh_direct, 0.99),
             "latency_200ms_median": statistics.median(toxic),
             "latency_200ms_min": min(toxic),
             "latency_200ms_max": max(toxic),

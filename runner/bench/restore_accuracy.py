@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runner.backends.local import LOOPBACK
+from runner.bench.load import LoadSpan, between, snapshot
 from runner.bench.services import SharedServices
 from runner.clock import SystemClock
 from runner.errors import EnvironmentProblem
@@ -38,6 +39,7 @@ class RestoreTrial:
     measured_s: float | None  # the watch's time to the first enriched Draft; None: never reached
     flip_late_s: float  # how late the timer actually flipped the responder (the bench's own error)
     milestones: dict[str, float | None]
+    load: LoadSpan | None = None  # the machine during the trial
 
     @property
     def error_s(self) -> float | None:
@@ -91,6 +93,7 @@ def restore_trials(
                 responder.set_mode("status:502")
                 _await_fallback(checker)
                 flipped: list[float] = []
+                before = snapshot()
                 started = clock.now()
                 timer = threading.Thread(
                     target=_flip_at,
@@ -116,15 +119,19 @@ def restore_trials(
                 finally:
                     watch_probe.close()
                 timer.join(timeout=delay_s + WATCH_GRACE_S)
+                load = between(before, snapshot())
                 trial = RestoreTrial(
                     delay_s=delay_s,
                     measured_s=milestones[-1].at_s if milestones else None,
                     flip_late_s=(flipped[0] - (started + delay_s)) if flipped else float("nan"),
                     milestones={m.name.value: m.at_s for m in milestones},
+                    load=load,
                 )
                 results.append(trial)
                 error = f"{trial.error_s * 1000:+.1f} ms" if trial.error_s is not None else "never"
-                progress(f"restore {delay_s:g} s {index + 1}/{trials}: error {error}")
+                progress(
+                    f"restore {delay_s:g} s {index + 1}/{trials}: error {error} ({load.describe()})"
+                )
         finally:
             checker.close()
             undo()

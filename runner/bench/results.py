@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.bench.load import LoadSpan, overall
 from runner.bench.peer import (
     CTK_ASSERTS,
     CTK_INCLUDES,
@@ -21,22 +22,33 @@ from runner.bench.peer import (
     PeerRuns,
 )
 from runner.bench.probe_cost import ProbeCost
+from runner.bench.proxy_rounds import ProxyResults
 from runner.bench.restore_accuracy import RestoreTrial
-from runner.bench.stats import Figure, distribution_ms, figure, paired_ratios
+from runner.bench.stats import Figure, distribution_ms, figure, paired_ratios, percentile
 from runner.bench.suite import SuiteRun
 
-SCHEMA = "mkdrill-bench/1"
+SCHEMA = "mkdrill-bench/2"
 HEADLINE_KEYS = (
     "ctk_overhead_ratio",
     "suite_overhead_ratio",
     "restore_error_ms_p95",
     "proxy_p50_added_ms",
+    "proxy_new_connection_p50_added_ms",
     "cli_help_ms",
 )
+RESTORE_ROUND_TRIALS = 20  # a p95 per round of this many trials, so the p95 has a min and max
 RESTORE_TARGET_MS = 50.0
 CLI_HELP_TARGET_MS = 300.0
 
 Json = dict[str, Any]
+
+
+def load_json(spans: Sequence[LoadSpan | None]) -> Json | None:
+    """Every span taken together (None when one is missing), for a figure's `load`."""
+    known = [s for s in spans if s is not None]
+    if not known or len(known) != len(spans):
+        return None
+    return overall(known).as_json()
 
 
 def _tool(runs: Sequence[PeerRun], includes: str, asserts: str) -> Json:
@@ -59,6 +71,7 @@ def _tool(runs: Sequence[PeerRun], includes: str, asserts: str) -> Json:
         "drafts_total": figure([float(r.drafts_total) for r in runs], "Drafts").as_json(),
         "fallback_reasons_seen": dict(sorted(reasons.items())),
         "phases_s": {name: figure(v, "s").as_json() for name, v in phases.items()},
+        "load": load_json([r.load for r in runs]),
         "wall_includes": includes,
         "asserts": asserts,
     }
@@ -79,6 +92,13 @@ def peer_section(runs: PeerRuns) -> Json:
         "chaostoolkit": _tool(runs.ctk, CTK_INCLUDES, CTK_ASSERTS),
         "overhead_ratio": figure(overhead, "×").as_json(),
         "wall_ratio": figure(wall, "×").as_json(),
+        "loads": [
+            {
+                "mkdrill": m.load.as_json() if m.load else None,
+                "chaostoolkit": c.load.as_json() if c.load else None,
+            }
+            for m, c in zip(runs.mkdrill, runs.ctk, strict=True)
+        ],
     }
     if runs.mkdrill_own:
         section["mkdrill_own_environment"] = _tool(
@@ -111,6 +131,7 @@ def suite_section(runs: Sequence[SuiteRun], drills: Sequence[str]) -> Json:
             ).as_json(),
         },
         "phases_s": phases,
+        "loads": [r.load.as_json() if r.load else None for r in runs],
     }
 
 
@@ -118,7 +139,19 @@ def _errors(trials: Sequence[RestoreTrial]) -> list[float]:
     return [t.error_s for t in trials if t.error_s is not None]
 
 
-def restore_section(by_delay: Mapping[float, Sequence[RestoreTrial]]) -> Json:
+def _p95_by_round(trials: Sequence[RestoreTrial], per_round: int) -> Json | None:
+    rounds = [trials[i : i + per_round] for i in range(0, len(trials), per_round)]
+    p95s = [
+        percentile([e * 1000 for e in errors], 0.95)
+        for chunk in rounds
+        if (errors := _errors(chunk))
+    ]
+    return figure(p95s, "ms").as_json() if p95s else None
+
+
+def restore_section(
+    by_delay: Mapping[float, Sequence[RestoreTrial]], per_round: int = RESTORE_ROUND_TRIALS
+) -> Json:
     """Section 3: measured time-to-restore - true restore duration, per scripted delay."""
     delays: Json = {}
     for delay, trials in by_delay.items():
@@ -134,6 +167,9 @@ def restore_section(by_delay: Mapping[float, Sequence[RestoreTrial]]) -> Json:
             "restored": len(errors),
             "error_ms": figure([e * 1000 for e in errors], "ms").as_json() if errors else None,
             "error_distribution": distribution_ms(errors) if errors else None,
+            "p95_ms_by_round": _p95_by_round(trials, per_round),
+            "round_trials": per_round,
+            "load": load_json([t.load for t in trials]),
             "within_target": sum(1 for e in errors if abs(e) * 1000 <= RESTORE_TARGET_MS),
             "timer_late_ms": figure([t.flip_late_s * 1000 for t in trials], "ms").as_json(),
             "milestones_s": {name: figure(v, "s").as_json() for name, v in milestones.items()},
@@ -160,29 +196,35 @@ def probe_section(costs: Sequence[ProbeCost]) -> Json:
                 [c.runner_cpu_per_sample_ms for c in runs], "ms"
             ).as_json(),
             "consumer_cpu_s": figure(consumer, "s").as_json() if consumer else None,
+            "load": load_json([c.load for c in runs]),
         }
     return {"by_rate_hz": rates}
 
 
-def proxy_section(results: dict[str, dict[str, Figure]], skipped: str | None) -> Json:
-    """Section 5: what Toxiproxy adds, per server kind."""
+def proxy_section(results: ProxyResults) -> Json:
+    """Section 5: what Toxiproxy adds, per server kind, rounds alternated between the servers."""
     return {
         "servers": {
             kind: {name: f.as_json() for name, f in figures.items()}
-            for kind, figures in results.items()
+            for kind, figures in results.figures.items()
         },
-        "real_server_skipped": skipped,
+        "order": "rounds alternated: embedded then real, then real then embedded, …",
+        "loads": {
+            kind: [span.as_json() for span in spans] for kind, spans in results.loads.items()
+        },
+        "real_server_skipped": results.real_skipped,
     }
 
 
-def cli_section(script: str, figures: dict[str, Figure]) -> Json:
+def cli_section(script: str, figures: Mapping[str, tuple[Figure, LoadSpan | None]]) -> Json:
     """Section 6: CLI start, in milliseconds."""
     return {
         "script": script,
         "target_help_ms": CLI_HELP_TARGET_MS,
         "commands": {
             f"mkdrill {name}": figure([v * 1000 for v in f.values], "ms").as_json()
-            for name, f in figures.items()
+            | {"load": load.as_json() if load else None}
+            for name, (f, load) in figures.items()
         },
     }
 
@@ -198,6 +240,9 @@ def headline(doc: Json) -> Json:
         "suite_overhead_ratio": suite["ratio"]["median"] if suite else None,
         "restore_error_ms_p95": (two.get("error_distribution") or {}).get("p95_ms"),
         "proxy_p50_added_ms": (embedded.get("added_p50_ms") or {}).get("median"),
+        "proxy_new_connection_p50_added_ms": (
+            embedded.get("new_connection_added_p50_ms") or {}
+        ).get("median"),
         "cli_help_ms": ((cli or {}).get("commands", {}).get("mkdrill --help") or {}).get("median"),
     }
 
@@ -289,6 +334,8 @@ def table_rows(doc: Json) -> list[list[str]]:
             for name in (
                 "added_p50_ms",
                 "added_p99_ms",
+                "new_connection_added_p50_ms",
+                "new_connection_added_p99_ms",
                 "latency_200ms_median",
                 "throughput_mib_s",
                 "concurrent_errors",

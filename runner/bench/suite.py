@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from runner.bench.load import LoadSpan, with_load
 from runner.bench.services import console_script
 from runner.bench.timing import read_report, timed_run
 from runner.errors import EnvironmentProblem
@@ -50,6 +52,7 @@ class SuiteRun:
     between_drills_s: float  # gaps between drills: reports written after each drill
     after_last_drill_s: float  # environment down and the final reports
     phases_s: dict[str, float]
+    load: LoadSpan | None = None  # the machine while the run ran
 
     @property
     def floor_s(self) -> float:
@@ -66,7 +69,9 @@ class SuiteRun:
         return self.wall_s / self.floor_s if self.floor_s > 0 else float("inf")
 
 
-def suite_breakdown(report: dict[str, Any], wall_s: float) -> SuiteRun:
+def suite_breakdown(
+    report: dict[str, Any], wall_s: float, load: LoadSpan | None = None
+) -> SuiteRun:
     """Split a run's wall time using its report.json (drill start stamps, phases, windows, restores)."""
     drills = report.get("drills") or []
     if not drills or not report.get("started_at") or not report.get("finished_at"):
@@ -103,6 +108,7 @@ def suite_breakdown(report: dict[str, Any], wall_s: float) -> SuiteRun:
         between_drills_s=between,
         after_last_drill_s=max(0.0, run_end - previous_end),
         phases_s={name: round(value, 4) for name, value in phases.items()},
+        load=load,
     )
 
 
@@ -118,11 +124,13 @@ def run_suite(
         folder = workdir / f"run-{index}"
         workdir.mkdir(parents=True, exist_ok=True)
         argv = [console_script("mkdrill"), "run", *drills, "--out", str(folder)]
-        wall, code = timed_run(argv, workdir, workdir / f"run-{index}.out", timeout_s=900.0)
-        run = suite_breakdown(read_report(folder), wall)
+        (wall, code), load = with_load(
+            partial(timed_run, argv, workdir, workdir / f"run-{index}.out", timeout_s=900.0)
+        )
+        run = suite_breakdown(read_report(folder), wall, load)
         runs.append(run)
         progress(
             f"suite {index + 1}/{repetitions}: {run.drills} drills, {run.passed} passed, "
-            f"{wall:.1f} s wall, ratio {run.ratio:.2f} (exit {code})"
+            f"{wall:.1f} s wall, ratio {run.ratio:.2f} (exit {code}; {load.describe()})"
         )
     return runs

@@ -63,10 +63,14 @@ class ToxiproxyHandle:
         return f"ToxiproxyHandle(url={self.url!r}, kind={self.kind!r})"
 
 
-def start_toxiproxy(prefer_real: bool = True, startup_timeout: float = 10.0) -> ToxiproxyHandle:
+def start_toxiproxy(
+    prefer_real: bool = True, startup_timeout: float = 10.0, binary: str | None = None
+) -> ToxiproxyHandle:
     """Start a toxiproxy-server on a free loopback port when one is found (and preferred), else the
-    embedded server. Use as a context manager; `.kind` says which one runs."""
-    binary = find_toxiproxy_server() if prefer_real else None
+    embedded server; `binary` names the toxiproxy-server to run instead of looking for one. Use as
+    a context manager; `.kind` says which one runs."""
+    if binary is None:
+        binary = find_toxiproxy_server() if prefer_real else None
     if binary is not None:
         return _start_real(binary, startup_timeout)
     from runner.reference.toxiproxy import EmbeddedToxiproxy

@@ -10,6 +10,7 @@ import pytest
 
 from runner.bench.peer import LatencyDrill, PeerRun, PeerRuns
 from runner.bench.probe_cost import ProbeCost
+from runner.bench.proxy_rounds import ProxyResults
 from runner.bench.restore_accuracy import RestoreTrial
 from runner.bench.results import (
     HEADLINE_KEYS,
@@ -57,14 +58,17 @@ def _document() -> dict[str, Any]:
         + [RestoreTrial(2.0, None, float("nan"), {"first_enriched_draft": None})],
     }
     costs = [ProbeCost(20.0, 5.0, 100, 100, 0.2, 0.15), ProbeCost(50.0, 5.0, 250, 250, 0.5, None)]
-    proxy = {"embedded": {"added_p50_ms": figure([0.1, 0.2, 0.3], "ms")}}
+    proxy = ProxyResults(
+        figures={"embedded": {"added_p50_ms": figure([0.1, 0.2, 0.3], "ms")}},
+        real_skipped="no toxiproxy-server on PATH",
+    )
     doc: dict[str, Any] = {
         "peer": peer_section(peers),
         "suite": suite_section(suite, ("degraded",)),
         "restore": restore_section(trials),
         "probe": probe_section(costs),
-        "proxy": proxy_section(proxy, "no toxiproxy-server on PATH"),
-        "cli": cli_section("/bin/mkdrill", {"--help": figure([0.2, 0.3, 0.25], "s")}),
+        "proxy": proxy_section(proxy),
+        "cli": cli_section("/bin/mkdrill", {"--help": (figure([0.2, 0.3, 0.25], "s"), None)}),
     }
     doc.update(headline(doc))
     return doc
