@@ -23,7 +23,7 @@ from runner.consumers.checks import (
 from runner.consumers.control import ConsumerControl, OwnConsumer, ReferenceControl
 from runner.consumers.info import consumer_info
 from runner.consumers.target import ConsumerTarget, not_applicable_reason
-from runner.contract import RELEASES
+from runner.contract import RELEASES, TIMEOUT_MS_MAX, TIMEOUT_MS_MIN
 from runner.drill_run import DrillRun, DrillSettings, consumer_settings_for
 from runner.errors import DefinitionError, DrillError, Interrupted
 from runner.faults.catalog import FaultContext
@@ -35,7 +35,7 @@ from runner.probes.capacity import CapacityPlan, measure_capacity
 from runner.probes.draft import DraftOutcome, HttpDraftProbe, Probe, RecordingProbe
 from runner.probes.loadgen import LoadTarget
 from runner.record import ConsumerInfo, DrillResult, Phase, PinInfo, RunRecord, Verdict
-from runner.spec import Drill
+from runner.spec import Drill, retime
 from runner.trio import PinTrio, RollbackTarget
 
 log = logging.getLogger(__name__)
@@ -372,6 +372,8 @@ class Engine:
             if learned is not None:
                 consumer = replace(consumer, pin=learned)
                 self._consumer_pin, pin_from = learned, "its preflight answer"
+                self._retime_for(learned)
+        plan = self.plan
         pace = {
             phase.value: self._settings.pace(
                 phase, 3 * plan.drill_settings.consumer_timeout_ms
@@ -383,6 +385,38 @@ class Engine:
         self.listener.consumer_measured(self._consumer_info)
         check_fast_enough(plan, self._settings, self._consumer_info, outcomes)
         return consumer
+
+    def _retime_for(self, pin: Pin) -> None:
+        """Drills and latency bounds for the timeout of the pin your consumer says it carries.
+
+        Only when mkdrill sets no timeout: the consumer then runs with its pin's default_timeout_ms,
+        which the plan could only assume from --pin.
+        """
+        plan = self.plan
+        timeout = pin.default_timeout_ms
+        if not plan.drill_settings.consumer_timeout_from_pin:
+            return
+        if timeout == plan.drill_settings.consumer_timeout_ms:
+            return
+        if not TIMEOUT_MS_MIN <= timeout <= TIMEOUT_MS_MAX:
+            raise DefinitionError(
+                f"{plan.under_test.describe()} carries {pin.release_tag}, whose default_timeout_ms "
+                f"{timeout} ms is outside the {TIMEOUT_MS_MIN}..{TIMEOUT_MS_MAX} ms the drill "
+                "catalog is written for; give --consumer-timeout-ms"
+            )
+        drills = [
+            LoadedDrill(retime(d.drill, d.relative, d.drill.consumer.timeout_ms or timeout),
+                        d.path, relative=d.relative)
+            for d in plan.drills
+        ]  # fmt: skip
+        self.plan = replace(
+            plan,
+            drills=drills,
+            drill_settings=replace(plan.drill_settings, consumer_timeout_ms=timeout),
+            settings={**plan.settings, "consumer_timeout_ms": str(timeout),
+                      "consumer_timeout_source": "the pin its preflight answer names"},
+        )  # fmt: skip
+        self._settings = replace(self._settings, consumer_timeout_ms=timeout)
 
     def _run_drills(self, ctx: FaultContext, endpoints: Endpoints) -> tuple[Verdict, str]:
         plan = self.plan

@@ -408,6 +408,20 @@ def resolve_timeouts(drill: Drill, timeout_ms: int) -> Drill:
     return Drill.model_validate(data)
 
 
+def retime(drill: Drill, relative: dict[str, str], timeout_ms: int) -> Drill:
+    """A resolved drill resolved again for another consumer timeout, from its fields as written."""
+    if not relative:
+        return drill
+    data = drill.model_dump(mode="python")
+    for dotted, text in relative.items():
+        path = tuple(dotted.split("."))
+        holder = data
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = text
+    return resolve_timeouts(Drill.model_validate(data), timeout_ms)
+
+
 _INTEGER_FIELDS = frozenset({"latency_ms", "timeout_ms"})
 
 

@@ -14,6 +14,8 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.consumers.helpers import (
     OWN_CONSUMER,
     consumer_environment,
@@ -64,17 +66,25 @@ def test_a_consumer_too_slow_to_drill_is_an_environment_error_with_its_figures(
     assert report["consumer"]["capacity"]["drafts_per_s"] < 6
 
 
-def test_a_consumer_pinned_to_another_release_is_told_which_pins_differ(tmp_path: Path) -> None:
+def test_a_consumer_pinned_to_another_release_is_told_which_pins_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MKDRILL_CONSUMER_TIMEOUT_MS")  # mkdrill sets no timeout: the pin's counts
     port = free_port()
     pin = pin_calling(tmp_path, "v0.4.0", port)
+    other = pin_calling(tmp_path, "v0.3.2", port)
+    shorter = json.loads(other.read_text())
+    other.write_text(json.dumps({**shorter, "default_timeout_ms": 1000}), encoding="utf-8")
     out = tmp_path / "reports" / "mismatch"
     with own_consumer(pin, "--cpu-ms", "5") as url:
-        done = mkdrill("run", "offline-stopped", "--probe-url", url, "--pin",
-                       str(pin_calling(tmp_path, "v0.3.2", port)), "--out", str(out),
-                       cwd=tmp_path)  # fmt: skip
+        done = mkdrill("run", "offline-stopped", "--probe-url", url, "--pin", str(other),
+                       "--out", str(out), cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     report = read_report(out)
     assert report["consumer"]["pin_from"] == "its preflight answer"
+    # the bounds follow the timeout of the pin the consumer carries (2500 ms), not --pin's 1000 ms
+    assert report["consumer"]["timeout_ms"] == 2500
+    assert report["drills"][0]["latency_bound_ms"] == 3 * 2500 + 250
     reason = report["drills"][0]["reason"]
     assert reason.startswith("steady_enriched:") and "version-mismatch" in reason
     assert "the consumer's pin (v0.4.0 service.v3/api.v1)" in reason

@@ -6,7 +6,7 @@ import pytest
 
 from runner.loader import default_drills_dir, load_drills
 from runner.relative import parse_relative
-from runner.spec import number, relative_fields, resolve_timeouts
+from runner.spec import number, relative_fields, resolve_timeouts, retime
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,11 @@ def test_every_timeout_bound_drill_leaves_room_for_drafts_bounded_by_the_timeout
     above = resolve_timeouts(catalog["latency-above-timeout"], timeout_ms)  # type: ignore[arg-type]
     below = resolve_timeouts(catalog["latency-below-timeout"], timeout_ms)  # type: ignore[arg-type]
     assert above.fault.latency_ms > timeout_ms > 3 * below.fault.latency_ms  # type: ignore[union-attr]
+
+
+def test_a_resolved_drill_is_resolved_again_for_another_timeout() -> None:
+    loaded = next(d for d in load_drills([default_drills_dir()]) if d.drill.name == "hang")
+    at_500 = resolve_timeouts(loaded.drill, 500)
+    relative = relative_fields(loaded.drill)
+    assert retime(at_500, relative, 2500) == resolve_timeouts(loaded.drill, 2500)
+    assert retime(at_500, relative, 2500).window_s == 2 * 2.5 + 1
