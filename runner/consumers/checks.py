@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -83,8 +84,9 @@ def check_fast_enough(
             f"MemoryKernel healthy ({failure[:200]})"
         )
     figures = (
-        f"{who} answers {capacity.describe()} with MemoryKernel healthy; the probe takes at most "
-        f"{CAPACITY_SHARE:.0%} of that ({settings.pace(Phase.OBSERVE, 1000.0).rate_hz:.3g}/s)"
+        f"{who} answers {capacity.describe()} with MemoryKernel healthy ({machine_load()}); the "
+        f"probe takes at most {CAPACITY_SHARE:.0%} of that "
+        f"({settings.pace(Phase.OBSERVE, 1000.0).rate_hz:.3g}/s)"
     )
     single = capacity.levels[0].latency if capacity.levels else None
     short: list[str] = []
@@ -119,6 +121,15 @@ def check_fast_enough(
             f"consumer too slow to drill: {figures}; the steady state needs "
             f"{settings.steady_needed} enriched Drafts in a row within {settings.steady_timeout_s:g} s"
         )
+
+
+def machine_load() -> str:
+    """`load average 7.3 on 2 CPUs`: a consumer measured on a busy machine answers less."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return "load average unknown"
+    return f"load average {load:.1f} on {os.cpu_count() or '?'} CPUs"
 
 
 def _listed(items: Sequence[str]) -> str:

@@ -1,7 +1,8 @@
 """The consumer's own capacity: Drafts/s and latency with MemoryKernel healthy, measured closed loop.
 
-Drafts go back to back with 1, 2, 4, … in flight; the measurement stops at the first level that
-adds less than a sixth to the best throughput so far (the consumer is saturated) or at
+Drafts go back to back with 1, 2, 4, … in flight; the measurement stops after `FLAT_LEVELS`
+levels in a row that add less than a sixth to the best throughput so far (the consumer is
+saturated; one such level alone may be a moment the machine was busy elsewhere) or at
 `max_in_flight`. The best level is the capacity: a probe paced well below it never queues.
 """
 
@@ -17,6 +18,7 @@ from runner.probes.sampler import Sampler, TimedSample
 from runner.record import CapacityLevel, ConsumerCapacity, LatencyStats, Phase
 
 SATURATION_GAIN = 1.15  # a level must add this factor to the best throughput to go on
+FLAT_LEVELS = 2  # levels in a row that add less than that end the measurement
 UNBOUNDED_RATE_HZ = 10_000.0
 
 
@@ -39,12 +41,15 @@ def measure_capacity(
     levels: list[CapacityLevel] = []
     samples_at: dict[int, list[TimedSample]] = {}
     in_flight = 1
+    flat = 0
     while in_flight <= plan.max_in_flight:
         level, answered = _one_level(probe_factory, clock, plan, in_flight)
         levels.append(level)
         samples_at[in_flight] = answered
         best = max(levels[:-1], key=lambda lv: lv.drafts_per_s, default=None)
-        if best is not None and level.drafts_per_s < best.drafts_per_s * SATURATION_GAIN:
+        gained = best is None or level.drafts_per_s >= best.drafts_per_s * SATURATION_GAIN
+        flat = 0 if gained else flat + 1
+        if flat >= FLAT_LEVELS:
             break
         in_flight *= 2
     return summarize_capacity(levels, samples_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -89,6 +90,7 @@ def test_a_consumer_too_slow_for_a_window_is_an_environment_error_with_the_figur
     assert "consumer too slow to drill" in message
     assert "1.6 Drafts/s (1 in flight), p50 600 ms, p95 700 ms" in message
     assert "offline-stopped (2 in its 2 s window)" in message
+    assert re.search(r"MemoryKernel healthy \(load average [0-9.]+ on [0-9]+ CPUs\)", message)
 
 
 def test_a_consumer_fast_enough_passes() -> None:

@@ -46,7 +46,7 @@ def test_a_two_core_consumer_saturates_at_two_in_flight() -> None:
     consumer = CoresConsumer(cores=2, cost_s=0.05)  # 40 Drafts/s at most
     capacity = measure_capacity(lambda: consumer, SystemClock(), QUICK)
     levels = [level.in_flight for level in capacity.levels]
-    assert levels[:3] == [1, 2, 4] and 16 not in levels  # stops once a level adds nothing
+    assert levels == [1, 2, 4, 8]  # stops once two levels in a row add nothing
     assert 28 <= capacity.drafts_per_s <= 42
     assert capacity.in_flight >= 2
     assert capacity.enriched == capacity.drafts > 0
@@ -89,3 +89,34 @@ def test_with_memorykernel_healthy_the_slots_stop_at_what_the_consumer_answers()
     assert steady.rate_hz == fault.rate_hz == pytest.approx(8.4 * CAPACITY_SHARE)
     assert steady.slots == 9  # rate × 2 × p95, + 1: a queue cannot build up
     assert fault.slots == 47  # a hang holds Drafts up to the bound: the rate still holds
+
+
+class BusyOnceConsumer:
+    """A two-core consumer whose machine is busy elsewhere while the 2-in-flight level runs."""
+
+    def __init__(self) -> None:
+        self._cores = threading.Semaphore(2)
+        self._lock = threading.Lock()
+        self.drafts = 0
+
+    def draft(self) -> DraftOutcome:
+        with self._lock:
+            self.drafts += 1
+            busy = 8 < self.drafts <= 16  # after the 8 Drafts of the first level
+        started = time.perf_counter()
+        with self._cores:
+            time.sleep(0.2 if busy else 0.05)
+        return DraftOutcome(
+            200, True, True, None, None, "ready", (time.perf_counter() - started) * 1000
+        )
+
+    def close(self) -> None:
+        return None
+
+
+def test_one_level_slowed_by_a_busy_moment_does_not_end_the_measurement() -> None:
+    consumer = BusyOnceConsumer()
+    capacity = measure_capacity(lambda: consumer, SystemClock(), QUICK)
+    assert [level.in_flight for level in capacity.levels][:3] == [1, 2, 4]
+    assert capacity.levels[1].drafts_per_s < capacity.levels[0].drafts_per_s  # the busy level
+    assert capacity.in_flight >= 4 and capacity.drafts_per_s >= 28
