@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from runner import drill_run
+from runner import drill_run, path_guard
 from runner.backends.base import ConsumerSettings, DatabaseState, Endpoints, Environment
 from runner.clock import SystemClock
 from runner.consumers.control import ReferenceControl
 from runner.drill_run import DrillRun, DrillSettings
-from runner.engine import Engine, Releases, RunPlan
+from runner.engine import Engine, EnvironmentFailure, Releases, RunPlan
 from runner.errors import FaultUnsupported
 from runner.faults.catalog import FaultContext
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.loader import LoadedDrill, parse_drill_text
+from runner.path_guard import PathGuard
 from runner.pins import default_pin_path, load_pin
 from runner.probes.draft import DraftOutcome
 from runner.record import Milestone, MilestoneName, Phase, Verdict
@@ -165,22 +166,28 @@ def test_a_fault_the_backend_cannot_inject_skips_the_drill_and_says_why() -> Non
     assert result.time_to_restore is None and not env.down_now
 
 
-def test_the_run_goes_on_after_a_skipped_drill_and_passes(tmp_path: Path) -> None:
-    env = FakeEnvironment()
+class Quiet:
+    """A run listener that hears nothing."""
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return lambda *args, **kwargs: None
+
+
+def _engine(
+    tmp_path: Path, drills: list[LoadedDrill], env: FakeEnvironment, consumer: FakeConsumer
+) -> Engine:
     plan = RunPlan(
-        run_id="r", drills=[_loaded("kill"), _loaded("stop")], consumer_pin=PIN,
+        run_id="r", drills=drills, consumer_pin=PIN,
         releases=Releases(baseline=PIN, candidate="v0.3.2"), backend="fake", suite="nightly",
         out_dir=tmp_path, drill_settings=SETTINGS,
     )  # fmt: skip
+    return Engine(plan, env, SystemClock(), Quiet(), probe_factory=lambda ep, t: consumer,
+                  watch_preflight=False)  # fmt: skip
 
-    class Quiet:
-        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-            return lambda *args, **kwargs: None
 
-    consumer = FakeConsumer(env)
-    engine = Engine(plan, env, SystemClock(), Quiet(), probe_factory=lambda ep, t: consumer,
-                    watch_preflight=False)  # fmt: skip
-    record = engine.run()
+def test_the_run_goes_on_after_a_skipped_drill_and_passes(tmp_path: Path) -> None:
+    env = FakeEnvironment()
+    record = _engine(tmp_path, [_loaded("kill"), _loaded("stop")], env, FakeConsumer(env)).run()
     assert [d.verdict for d in record.drills] == [Verdict.SKIPPED, Verdict.PASSED]
     assert record.verdict is Verdict.PASSED
     assert record.reason == "1 of 2 drills passed, 1 skipped (fake-kill)"
@@ -222,3 +229,61 @@ def test_verify_waits_for_a_draft_in_flight_before_counting_enriched_in_a_row() 
     assert len(held) == 1 and held[0].latency_ms == 1000.0
     # the verify wait ended only after the held Draft was answered (and 5 enriched followed it)
     assert reached[Phase.VERIFY] >= held[0].t_s + 1.0
+
+
+class RestartedIntoAJam(FakeEnvironment):
+    """Once MemoryKernel is started again, the path through the proxy never answers."""
+
+    jammed = False
+
+    def start_memorykernel(self, release: str, database: DatabaseState = "normal") -> None:
+        super().start_memorykernel(release, database)
+        self.jammed = True
+
+
+class JammedConsumer(FakeConsumer):
+    """Every Draft falls back offline once the path is jammed."""
+
+    env: RestartedIntoAJam
+
+    def draft(self) -> DraftOutcome:
+        if self.env.jammed:
+            return DraftOutcome(200, True, False, "offline", None, "offline", 1.0)
+        return super().draft()
+
+
+def test_a_path_left_broken_beyond_repair_stops_the_run_as_an_environment_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the first drill the Drafts are never enriched again while MemoryKernel answers
+    # directly and the proxy does not (a jam no repair clears): that drill carries the evidence
+    # and every repair tried, the run stops (exit 3, saying why) and the next drill never runs.
+    monkeypatch.setattr(path_guard, "RECHECK_S", 0.3)
+    monkeypatch.setattr(
+        path_guard,
+        "_health",
+        lambda url: (
+            (True, "200 in 1.0 ms") if url.startswith("http://mk") else (False, "no answer")
+        ),
+    )
+    tried: list[str] = []
+    monkeypatch.setattr(path_guard, "flush_proxy", lambda ctx: tried.append("flush"))
+    monkeypatch.setattr(PathGuard, "_recreate_proxy", lambda self: tried.append("re-create"))
+    env = RestartedIntoAJam()
+    engine = _engine(tmp_path, [_loaded("stop"), _loaded("disabled")], env, JammedConsumer(env))
+    with pytest.raises(EnvironmentFailure) as raised:
+        engine.run()
+    assert raised.value.exit_code == 3
+    assert "could not be repaired after this drill" in str(raised.value)
+    record = engine.last_record
+    assert record is not None and record.verdict is Verdict.ERROR
+    [broke] = record.drills  # the next drill never started
+    assert broke.verdict is Verdict.ERROR and broke.path_check is not None
+    check = broke.path_check
+    assert not check.healthy and not check.repaired
+    assert check.evidence["memorykernel"] == "200 in 1.0 ms"
+    assert check.evidence["through_proxy"] == "no answer"
+    assert [r.action for r in check.repairs] == ["flush proxy memorykernel",
+                                                  "re-create proxy memorykernel"]  # fmt: skip
+    assert all(r.outcome == "the path still does not answer" for r in check.repairs)
+    assert tried == ["flush", "re-create"]
