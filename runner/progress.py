@@ -1,4 +1,5 @@
-"""Listens to the engine: a live line per drill on the terminal, reports written after every drill."""
+"""Listens to the engine: a live line per drill on the terminal; reports written when the run starts
+and when it ends, each finished drill appended to the run's journal in between."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ class Progress:
 
             write_reports(record, self.out_dir)
 
+    def _append(self, result: DrillResult, record: RunRecord) -> None:
+        if self._write:
+            from runner.reports.journal import append_drill
+
+            append_drill(self.out_dir, result, record)
+
     def run_started(self, record: RunRecord) -> None:
         self.stream.write(
             f"mkdrill run {record.run_id}: backend {record.backend}, pin {record.pin.release_tag} "
@@ -58,6 +65,10 @@ class Progress:
             f"{_consumer_said(record)}\n"
         )
         self.stream.flush()
+        if self._write:
+            from runner.reports.journal import start_journal
+
+            start_journal(self.out_dir)
         self._save(record)
 
     def environment_ready(self, endpoints: Endpoints, toxiproxy_kind: str) -> None:
@@ -115,7 +126,7 @@ class Progress:
             line += f"\n      expected red: {shorten_at_word(result.expected_red)}"
         self.stream.write(("\r\x1b[K" if self.tty else "") + line + "\n")
         self.stream.flush()
-        self._save(record)
+        self._append(result, record)
 
     def run_finished(self, record: RunRecord) -> None:
         self._save(record)

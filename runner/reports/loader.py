@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from runner.errors import DefinitionError
 from runner.record import REPORT_SCHEMA_VERSION, RunRecord
 from runner.reports.evidence import strip_conveniences
+from runner.reports.journal import with_journal
 
 REPORT_FILE = "report.json"
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -34,7 +35,10 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def load_report(path: Path) -> RunRecord:
-    """Parse and validate one report.json; DefinitionError naming the path if it cannot be used."""
+    """Parse and validate one report.json; DefinitionError naming the path if it cannot be used.
+
+    A run killed outright left its report as it started: the drills it finished come from its
+    journal beside it (drills.jsonl)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -58,6 +62,7 @@ def load_report(path: Path) -> RunRecord:
             f"{path}: schema_version {version!r} is not readable by this mkdrill (reads {major}.x)"
         )
     try:
-        return RunRecord.model_validate(strip_conveniences(data))
+        record = RunRecord.model_validate(strip_conveniences(data))
     except ValidationError as exc:
         raise DefinitionError(f"{path}: not a valid mkdrill report: {_first_error(exc)}") from exc
+    return with_journal(record, path.parent)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from runner.backends.processes import pid_alive
+from runner.record import Verdict
+from runner.reports.loader import load_report
 
 # Seconds after start: environment start-up, then steady/inject/observe/recover/verify of the drills
 # (offline-stopped ≈ 3 s, version-mismatch-deploy ≈ 3.5 s, flapping ≈ 5 s: longer than the last point).
@@ -101,9 +103,17 @@ def test_killed_at_every_phase_then_reset_leaves_nothing(tmp_path: Path) -> None
     assert seen, "the runs started services before being killed"
     assert not [pid for pid in seen if pid_alive(pid)], "a service of a killed run is still alive"
     assert not list((reports / ".state").glob("*.json"))
-    # reports written before each kill are whole JSON, marked interrupted
+    # reports written before each kill are whole JSON, marked interrupted; read back, they carry
+    # the drills the run had finished (from its journal), each whole
     for report in reports.glob("killed-*/report.json"):
         assert json.loads(report.read_text())["verdict"] == "interrupted"
+        record = load_report(report)
+        assert record.verdict is Verdict.INTERRUPTED
+        assert {d.name for d in record.drills} <= {
+            "offline-stopped",
+            "version-mismatch-deploy",
+            "flapping",
+        }
     # the ledger is intact
     with sqlite3.connect(reports / "ledger.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
