@@ -10,13 +10,14 @@ import typer
 
 from runner.commands import bench as bench_options
 from runner.commands.help import spell_out_short_help
+from runner.commands.mutants import mutants as mutants_command
 from runner.commands.options import (
     AskBody,
     Backend,
     ConsumerTimeoutOption,
-    EnrichmentMode,
     MemoryKernelImageOption,
     ToxiproxyUrlOption,
+    compose_only_image,
 )
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
@@ -67,21 +68,6 @@ TOXIPROXY_IMAGE_HELP = (
     "(default: ghcr.io/shopify/toxiproxy:2.9.0 when the engine has it, else the embedded "
     "mkdrill-toxiproxy)."
 )
-
-
-def _compose_only_image(ctx: typer.Context, backend: Backend, image: str | None) -> str | None:
-    """--toxiproxy-image applies to compose; on local the flag is an error, the env var is unused."""
-    if image is None or backend is Backend.compose:
-        return image
-    # Compared by name: typer may bundle its own click, whose enum is not the public one.
-    source = ctx.get_parameter_source("toxiproxy_image")
-    if getattr(source, "name", "") == "ENVIRONMENT":
-        return None
-    raise typer.BadParameter(
-        "is the compose backend's Toxiproxy image; on local put a toxiproxy-server on PATH "
-        "or give --toxiproxy URL",
-        param_hint="--toxiproxy-image",
-    )
 
 
 @app.command("run")
@@ -162,13 +148,14 @@ def run(
             help="Consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of).",
         ),
     ] = AskBody.patched,
-    consumer_enrichment: Annotated[
-        EnrichmentMode,
+    consumer_defect: Annotated[
+        str,
         typer.Option(
-            envvar="MKDRILL_CONSUMER_ENRICHMENT",
-            help="fallback (AssistSupport's) or blocking (a defect: proves drills can fail).",
+            envvar="MKDRILL_CONSUMER_DEFECT",
+            help="Run the reference consumer with one defect that breaks an AssistSupport rule "
+            "(`mkdrill mutants --list`); default none.",
         ),
-    ] = EnrichmentMode.fallback,
+    ] = "none",
     memorykernel_image: MemoryKernelImageOption = None,
     toxiproxy_image: Annotated[
         str | None,
@@ -237,10 +224,11 @@ def run(
 ) -> None:
     """Run drills (default: the nightly suite on the local backend) and write reports."""
     from runner.backends.memorykernel_local import parse_binaries
+    from runner.consumers.defects import ConsumerDefect, parse_defect
     from runner.run_command import RunRequest, execute
 
     binaries = parse_binaries(list(memorykernel_bin or []))
-    toxiproxy_image = _compose_only_image(ctx, backend, toxiproxy_image)
+    toxiproxy_image = compose_only_image(ctx, backend, toxiproxy_image)
     if binaries and backend is not Backend.local:
         raise typer.BadParameter(
             "runs binaries on the local backend; on compose give --memorykernel-image",
@@ -257,7 +245,7 @@ def run(
         rate_hz=rate,
         consumer_timeout_ms=consumer_timeout_ms,
         ask_body=ask_body.value,
-        enrichment=consumer_enrichment.value,
+        consumer_defect=parse_defect(consumer_defect),
         reports_root=_reports_root(out),
         load_workers=load,
         memorykernel_bins=binaries,
@@ -282,6 +270,11 @@ def run(
     if probe_command and probe_url:
         raise typer.BadParameter(
             "give --probe-url or --probe-command, not both", param_hint="--probe-command"
+        )
+    if request.consumer_defect is not ConsumerDefect.NONE and (probe_url or probe_command):
+        raise typer.BadParameter(
+            "is a defect of the reference consumer; mkdrill cannot change your consumer's code",
+            param_hint="--consumer-defect",
         )
     raise typer.Exit(
         execute(
@@ -411,7 +404,7 @@ def env_up(
         backend.value,
         pin,
         reports,
-        _compose_only_image(ctx, backend, toxiproxy_image),
+        compose_only_image(ctx, backend, toxiproxy_image),
         replace=replace,
         proxy_listen=proxy_listen,
     )
@@ -472,6 +465,7 @@ def _register_rehearse() -> None:
 
 
 _register_rehearse()
+app.command("mutants")(mutants_command)
 
 report_app = typer.Typer(
     help="Show a stored run, or compare two runs.", no_args_is_help=True, rich_markup_mode=None

@@ -494,7 +494,7 @@ class DrillRun:
         if self.target.is_reference:
             return {
                 "ask_body": consumer.ask_body,
-                "enrichment": consumer.enrichment,
+                "defect": consumer.defect.value,
                 "pin": consumer.pin.release_tag,
                 "pin_contract": consumer.pin.expected_service_contract_version,
                 "timeout_ms": timeout,
@@ -504,7 +504,7 @@ class DrillRun:
         return {
             "consumer": self.target.describe(),
             "ask_body": own,
-            "enrichment": own,
+            "defect": own,
             "pin": consumer.pin.release_tag
             if self.target.swaps_pin
             else f"{consumer.pin.release_tag} (its own)",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from runner import __version__
-from runner.backends.base import AskBody, ConsumerSettings, Endpoints, EnrichmentMode, Environment
+from runner.backends.base import AskBody, ConsumerSettings, Endpoints, Environment
 from runner.clock import Clock
 from runner.consumers.checks import (
     check_calls_through_proxy,
@@ -21,6 +21,7 @@ from runner.consumers.checks import (
     pin_from_preflight,
 )
 from runner.consumers.control import ConsumerControl, OwnConsumer, ReferenceControl
+from runner.consumers.defects import ConsumerDefect
 from runner.consumers.info import consumer_info
 from runner.consumers.target import ConsumerTarget, not_applicable_reason
 from runner.contract import RELEASES, TIMEOUT_MS_MAX, TIMEOUT_MS_MIN
@@ -114,7 +115,7 @@ class RunPlan:
     out_dir: Path
     drill_settings: DrillSettings
     ask_body: AskBody = "patched"
-    enrichment: EnrichmentMode = "fallback"
+    consumer_defect: ConsumerDefect = ConsumerDefect.NONE  # the reference consumer's (mutants)
     fail_fast: bool = False
     settings: dict[str, str] = field(default_factory=dict)
     drills_named: bool = (
@@ -214,6 +215,7 @@ class Engine:
         self._consumer_pin = plan.own_pin or plan.consumer_pin
         self._consumer_info = self._describe_consumer("?", plan.own_pin_from)
         self._under_test: Callable[[float], Probe] | None = None  # set once the consumer is up
+        self._ctx: FaultContext | None = None  # set once the environment is up
         self._load_target: LoadTarget | None = None
 
     def _record(self, verdict: Verdict, reason: str, finished: bool) -> RunRecord:
@@ -243,10 +245,10 @@ class Engine:
         )
 
     def _reference_settings(self) -> dict[str, str]:
-        """Ask body and enrichment: the reference consumer's; yours has its own (consumer block)."""
+        """Ask body and defect: the reference consumer's; yours has its own (consumer block)."""
         if not self.plan.under_test.is_reference:
             return {}
-        return {"ask_body": self.plan.ask_body, "enrichment": self.plan.enrichment}
+        return {"ask_body": self.plan.ask_body, "consumer_defect": self.plan.consumer_defect.value}
 
     def _describe_consumer(self, proxy: str, pin_from: str) -> ConsumerInfo:
         plan = self.plan
@@ -257,7 +259,7 @@ class Engine:
             plan.drill_settings.consumer_timeout_ms,
             not plan.drill_settings.consumer_timeout_from_pin,
             plan.ask_body,
-            plan.enrichment,
+            plan.consumer_defect.value,
             proxy,
         )
 
@@ -281,7 +283,7 @@ class Engine:
         verdict, reason = Verdict.INTERRUPTED, "run did not finish"
         consumer = consumer_settings_for(
             ConsumerSettings(
-                pin=self._consumer_pin, ask_body=plan.ask_body, enrichment=plan.enrichment
+                pin=self._consumer_pin, ask_body=plan.ask_body, defect=plan.consumer_defect
             ),
             None
             if plan.drill_settings.consumer_timeout_from_pin
@@ -315,6 +317,7 @@ class Engine:
                     target=control,
                 )
                 self._under_test = under_test
+                self._ctx = ctx
                 if drive is None:
                     verdict, reason = self._run_drills(ctx, endpoints)
                 else:
@@ -342,9 +345,9 @@ class Engine:
         target = self.plan.under_test
         if target.is_reference:
             self._load_target = LoadTarget(url=f"{endpoints.consumer_url}/v1/draft")
-            return ReferenceControl(self.env), lambda timeout: self._reference_probe(
-                endpoints, timeout
-            )
+            reference = ReferenceControl(self.env, endpoints.consumer_url)
+            reference.confirm(consumer.defect)
+            return reference, lambda timeout: self._reference_probe(endpoints, timeout)
         own = OwnConsumer(target, consumer)
         own.attach(endpoints.proxy_listen)
         self._load_target = own.load_target()
@@ -470,6 +473,19 @@ class Engine:
             raise Interrupted("interrupted by signal")
         return result
 
+    def switch_defect(self, defect: ConsumerDefect) -> None:
+        """Restart the reference consumer with `defect` for the drills a driver runs next.
+
+        For `mkdrill mutants`, between drills of a driven run; a restart a drill makes later (a
+        pin swap, a path repair) keeps the defect.
+        """
+        ctx = self._ctx
+        if ctx is None:
+            raise RuntimeError("switch_defect is for a driver, while the environment is up")
+        settings = replace(ctx.consumer, defect=defect)
+        ctx.target.restart(settings)
+        self._ctx = replace(ctx, consumer=settings)
+
     def _run_driven(
         self, ctx: FaultContext, endpoints: Endpoints, drive: Driver
     ) -> tuple[Verdict, str]:
@@ -482,7 +498,10 @@ class Engine:
             if broken:
                 raise EnvironmentFailure(f"not run: the environment broke earlier ({broken[0]})")
             loaded = planned.get(loaded.drill.name, loaded)
-            result = self._run_one(ctx, endpoints, loaded, len(self._results) + 1, len(plan.drills))
+            current = self._ctx or ctx  # the driver may have switched the consumer's defect
+            result = self._run_one(
+                current, endpoints, loaded, len(self._results) + 1, len(plan.drills)
+            )
             if result.verdict is Verdict.ERROR:
                 broken.append(f"{result.name}: {result.reason}")
             return result

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from runner.backends.base import AskBody, EnrichmentMode
+from runner.backends.base import AskBody
 from runner.backends.listen_address import listen_from_base_url, parse_listen
 from runner.backends.memorykernel_local import missing_binary_message
+from runner.consumers.defects import ConsumerDefect
 from runner.consumers.target import ConsumerKind, ConsumerTarget, not_applicable_reason
 from runner.contract import RELEASES, TIMEOUT_MS_MAX, TIMEOUT_MS_MIN
 from runner.drill_run import STEADY_RATE_HZ, DrillSettings
@@ -57,7 +58,6 @@ class RunRequest:
     rate_hz: float
     consumer_timeout_ms: int | None  # None: the pin's default_timeout_ms, as AssistSupport ships it
     ask_body: str
-    enrichment: str
     reports_root: Path
     load_workers: int = 0
     memorykernel_bins: dict[str, Path] = field(default_factory=dict)
@@ -68,6 +68,7 @@ class RunRequest:
     restart_command: str | None = None
     consumer_pin: Path | None = None  # the pin your consumer carries
     proxy_listen: str | None = None
+    consumer_defect: ConsumerDefect = ConsumerDefect.NONE  # the reference consumer's defect
 
 
 def new_run_id() -> str:
@@ -299,7 +300,7 @@ def build_plan(
             verify_rate_hz=request.verify_rate_hz or request.steady_rate_hz,
         ),
         ask_body=cast(AskBody, request.ask_body),
-        enrichment=cast(EnrichmentMode, request.enrichment),
+        consumer_defect=request.consumer_defect,
         fail_fast=request.fail_fast,
         drills_named=bool(request.drills),
         consumer_trio=consumer_trio,

@@ -196,7 +196,7 @@ class DrillResult(_Record):
     fault: dict[str, Any]
     fault_window: FaultWindow | None
     consumer: dict[str, str] = Field(
-        description="what the consumer ran with: pin, timeout_ms (and its source), ask_body, enrichment"
+        description="what the consumer ran with: pin, timeout_ms (and its source), ask_body, defect"
     )
     timeout_relative: dict[str, str] = Field(
         default_factory=dict,

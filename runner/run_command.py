@@ -27,7 +27,7 @@ from runner.run_state import environment_lock, state_dir
 from runner.signals import interrupts_raise
 from runner.spec import describe_fault, number
 
-__all__ = ["DRIVEN", "DrivenRun", "RunRequest", "execute"]
+__all__ = ["DRIVEN", "DrivenRun", "RunRequest", "execute", "plan_run"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,22 @@ def _counts(reasons: dict[str, int]) -> str:
     return ",".join(f"{k}×{v}" for k, v in sorted(reasons.items())) or "-"
 
 
+def plan_run(request: RunRequest, run_id: str) -> RunPlan:
+    """The plan of a request: its output folder checked, the ledger read (never written)."""
+    from runner.ledger import Ledger
+
+    if request.out is not None:
+        check_output_folder(request.out, "--out")
+    else:
+        check_output_folder(request.reports_root, "reports folder")
+    ledger_path = request.reports_root / "ledger.sqlite3"
+    backend_releases = set(RELEASES) if request.backend == "local" else None
+    if ledger_path.exists():
+        with Ledger(ledger_path) as ledger:
+            return build_plan(request, run_id, ledger, backend_releases)
+    return build_plan(request, run_id, None, backend_releases)
+
+
 def execute(
     request: RunRequest,
     *,
@@ -161,17 +177,8 @@ def execute(
     from runner.ledger import Ledger
 
     run_id = new_run_id()
-    if request.out is not None:
-        check_output_folder(request.out, "--out")
-    else:
-        check_output_folder(request.reports_root, "reports folder")
+    plan = plan_run(request, run_id)
     ledger_path = request.reports_root / "ledger.sqlite3"
-    backend_releases = set(RELEASES) if request.backend == "local" else None
-    if ledger_path.exists():
-        with Ledger(ledger_path) as ledger:
-            plan = build_plan(request, run_id, ledger, backend_releases)
-    else:
-        plan = build_plan(request, run_id, None, backend_releases)
     if dry_run:
         print_plan(plan)
         return EXIT_PASSED

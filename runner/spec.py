@@ -326,6 +326,9 @@ class Drill(_Spec):
     consumer: ConsumerOverrides = ConsumerOverrides()
     expected_red: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     """Why this drill is red today by design (a finding, not a test to make green); labelled so."""
+    control: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    """Why this drill is a control: it must stay green under every consumer defect, so
+    `mkdrill mutants` requires no catch of it (e.g. enrichment survives slowness below the timeout)."""
 
     @model_validator(mode="after")
     def _known_suites(self) -> Drill:

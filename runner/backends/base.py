@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from runner.consumers.defects import ConsumerDefect
 from runner.pins import Pin
 from runner.record import MemoryKernelIdentity
 
 AskBody = Literal["shipped", "patched"]
-EnrichmentMode = Literal["fallback", "blocking"]
 DatabaseState = Literal["normal", "directory", "corrupt", "missing-parent"]
 
 PROXY_NAME = "memorykernel"
@@ -19,12 +19,20 @@ PROXY_NAME = "memorykernel"
 
 @dataclass(frozen=True)
 class ConsumerSettings:
-    """How the Draft consumer is started: its pin, ask body, enrichment mode and AssistSupport env vars."""
+    """How the Draft consumer is started: its pin, ask body, defect (none: AssistSupport's rules) and env vars."""
 
     pin: Pin
     ask_body: AskBody = "patched"
-    enrichment: EnrichmentMode = "fallback"
+    defect: ConsumerDefect = ConsumerDefect.NONE
     env: dict[str, str] = field(default_factory=dict)
+
+
+def defect_arguments(consumer: ConsumerSettings) -> list[str]:
+    """`--defect NAME` for `mkdrill serve assistsupport`, nothing for AssistSupport's own rules
+    (so a consumer image older than the defects still starts healthy)."""
+    if consumer.defect is ConsumerDefect.NONE:
+        return []
+    return ["--defect", consumer.defect.value]
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,7 @@ class Environment(abc.ABC):
 
     @abc.abstractmethod
     def restart_consumer(self, consumer: ConsumerSettings) -> None:
-        """Restart the Draft consumer with other settings (pin, ask body, mode) and wait until it answers."""
+        """Restart the Draft consumer with other settings (pin, ask body, defect) and wait until it answers."""
 
     @abc.abstractmethod
     def set_consumer_env(self, values: dict[str, str | None]) -> None:

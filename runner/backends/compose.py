@@ -84,6 +84,7 @@ from runner.backends.owner import (
     this_owner,
 )
 from runner.clock import Clock, SystemClock
+from runner.consumers.defects import ConsumerDefect
 from runner.errors import EnvironmentProblem
 from runner.faults import docker as container_faults
 from runner.faults.toxiproxy import ToxiproxyControl
@@ -196,7 +197,6 @@ class ComposeEnvironment(Environment):
         }
         if consumer is not None:
             variables["MKDRILL_CONSUMER_ASK_BODY"] = consumer.ask_body
-            variables["MKDRILL_CONSUMER_ENRICHMENT"] = consumer.enrichment
         try:
             compose_create(
                 self.project, variables, services,
@@ -542,9 +542,9 @@ class ComposeEnvironment(Environment):
         """Configure the consumer container for `consumer` (recreated unless fresh), then start it.
 
         A fresh container from `up --no-start` already has the command; only extra variables
-        need a new one.
+        or a defect need a new one.
         """
-        if not fresh or consumer.env:
+        if not fresh or consumer.env or consumer.defect is not ConsumerDefect.NONE:
             pinned = (
                 {CONSUMER_PORT: self._ports[CONSUMER_PORT]}
                 if CONSUMER_PORT in self._ports
@@ -577,13 +577,13 @@ class ComposeEnvironment(Environment):
     def _restart_external_consumer(self, consumer: ConsumerSettings) -> None:
         current = self._consumer
         if current is not None and (
-            (consumer.pin, consumer.ask_body, consumer.enrichment)
-            != (current.pin, current.ask_body, current.enrichment)
+            (consumer.pin, consumer.ask_body, consumer.defect)
+            != (current.pin, current.ask_body, current.defect)
         ):
             raise EnvironmentProblem(
                 f"the consumer at {self._external_consumer} is not started by mkdrill: restart it "
                 f"yourself with pin {consumer.pin.release_tag}, ask body {consumer.ask_body}, "
-                f"enrichment {consumer.enrichment}"
+                f"defect {consumer.defect.value}"
             )
         env: dict[str, str | None] = {"ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": self.proxy_url}
         env.update(consumer.env)

@@ -6,7 +6,7 @@ import json
 import re
 
 from runner.backends.admin_token import ADMIN_TOKEN_ENV
-from runner.backends.base import ConsumerSettings
+from runner.backends.base import ConsumerSettings, defect_arguments
 
 MEMORYKERNEL = "memorykernel"
 TOXIPROXY = "toxiproxy"
@@ -46,7 +46,7 @@ def consumer_command(consumer: ConsumerSettings) -> list[str]:
     return [
         "--pin", f"{PIN_DIR}/{PIN_FILE}",
         "--ask-body", consumer.ask_body,
-        "--enrichment", consumer.enrichment,
+        *defect_arguments(consumer),
     ]  # fmt: skip
 
 

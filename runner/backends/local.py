@@ -24,6 +24,7 @@ from runner.backends.base import (
     Endpoints,
     Environment,
     ServiceStatus,
+    defect_arguments,
 )
 from runner.backends.memorykernel_local import MemoryKernelBinaries
 from runner.backends.processes import (
@@ -345,8 +346,7 @@ class LocalEnvironment(Environment):
             str(self._consumer_port),
             "--ask-body",
             consumer.ask_body,
-            "--enrichment",
-            consumer.enrichment,
+            *defect_arguments(consumer),
         ]
         process = _start_retrying_port(
             lambda: start_service(

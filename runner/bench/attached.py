@@ -156,7 +156,6 @@ def run_attached(endpoints: Endpoints, release: str, drills: list[str], out: Pat
         rate_hz=25.0,
         consumer_timeout_ms=None,  # the pin's own, as the shared services run it
         ask_body="patched",
-        enrichment="fallback",
         reports_root=out.parent,
     )
     plan = build_plan(request, new_run_id(), None, set(RELEASES))

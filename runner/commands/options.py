@@ -15,18 +15,26 @@ class AskBody(StrEnum):
     patched = "patched"
 
 
-class EnrichmentMode(StrEnum):
-    """How the reference consumer treats enrichment: AssistSupport's fallback, or a blocking defect."""
-
-    fallback = "fallback"
-    blocking = "blocking"
-
-
 class Backend(StrEnum):
     """Where drills run."""
 
     local = "local"
     compose = "compose"
+
+
+def compose_only_image(ctx: typer.Context, backend: Backend, image: str | None) -> str | None:
+    """--toxiproxy-image applies to compose; on local the flag is an error, the env var is unused."""
+    if image is None or backend is Backend.compose:
+        return image
+    # Compared by name: typer may bundle its own click, whose enum is not the public one.
+    source = ctx.get_parameter_source("toxiproxy_image")
+    if getattr(source, "name", "") == "ENVIRONMENT":
+        return None
+    raise typer.BadParameter(
+        "is the compose backend's Toxiproxy image; on local put a toxiproxy-server on PATH "
+        "or give --toxiproxy URL",
+        param_hint="--toxiproxy-image",
+    )
 
 
 Host = Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")]

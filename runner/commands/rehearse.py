@@ -91,7 +91,8 @@ def rehearse(
     ] = None,
 ) -> None:
     """Rehearse an incident: faults injected, the rollback checklist worked through (by you, or --auto), timed."""
-    from runner.cli import _compose_only_image, _reports_root
+    from runner.cli import _reports_root
+    from runner.commands.options import compose_only_image
     from runner.rehearsal.catalog import default_scenarios_dir
     from runner.rehearsal.command import RehearseRequest, execute
 
@@ -112,7 +113,7 @@ def rehearse(
         idle_limit_s=idle_limit,
         toxiproxy_url=toxiproxy,
         memorykernel_image=memorykernel_image,
-        toxiproxy_image=_compose_only_image(ctx, backend, toxiproxy_image),
+        toxiproxy_image=compose_only_image(ctx, backend, toxiproxy_image),
     )
     raise typer.Exit(execute(request, sys.stdin.isatty(), sys.stdout.isatty()))
 

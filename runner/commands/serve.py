@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from runner.commands.options import AskBody, EnrichmentMode, Host
+from runner.commands.options import AskBody, Host
 
 serve_app = typer.Typer(
     help="Run one reference service in the foreground.", no_args_is_help=True, rich_markup_mode=None
@@ -51,19 +51,30 @@ def serve_assistsupport(
         AskBody,
         typer.Option(help="shipped: AssistSupport's body (no as_of); patched: adds as_of null."),
     ] = AskBody.patched,
-    enrichment: Annotated[
-        EnrichmentMode,
+    defect: Annotated[
+        str,
         typer.Option(
-            help="fallback (AssistSupport) or blocking (a defect, for proving drills fail)."
+            help="none (AssistSupport's rules) or a consumer defect that breaks one of them "
+            "(`mkdrill mutants --list`), for proving drills fail."
         ),
-    ] = EnrichmentMode.fallback,
+    ] = "none",
+    enrichment: Annotated[
+        str | None,
+        typer.Option(
+            hidden=True,
+            help="Before --defect: fallback (none) or blocking (draft-blocks); kept so the "
+            "consumer image still starts from an older checkout's compose file.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the reference AssistSupport Draft consumer."""
+    from runner.consumers.defects import parse_defect
     from runner.reference import assistsupport
 
-    assistsupport.serve(
-        pin=pin, host=host, port=port, ask_body=ask_body.value, enrichment=enrichment.value
-    )
+    if enrichment is not None and defect == "none":
+        defect = {"fallback": "none", "blocking": "draft-blocks"}.get(enrichment, enrichment)
+    chosen = parse_defect(defect, "--defect")
+    assistsupport.serve(pin=pin, host=host, port=port, ask_body=ask_body.value, defect=chosen.value)
 
 
 @serve_app.command("toxiproxy")

@@ -6,10 +6,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+import httpx
+
 from runner.backends.base import ConsumerSettings, Environment
+from runner.consumers.defects import ConsumerDefect
 from runner.consumers.restart import consumer_environment, run_restart_command
 from runner.consumers.target import BASE_URL_VAR, ConsumerKind, ConsumerTarget
-from runner.errors import InjectionError
+from runner.errors import EnvironmentProblem, InjectionError
 from runner.probes.draft import CommandProbe, HttpDraftProbe, Probe
 from runner.probes.loadgen import LoadTarget
 
@@ -38,14 +41,40 @@ class ReferenceControl:
     restarts_on_env = False
     can_restart = True
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, consumer_url: str = "") -> None:
         self._env = env
+        self._consumer_url = consumer_url
 
     def set_env(self, values: Mapping[str, str | None]) -> None:
         self._env.set_consumer_env(dict(values))
 
     def restart(self, settings: ConsumerSettings) -> None:
         self._env.restart_consumer(settings)
+        self.confirm(settings.defect)
+
+    def confirm(self, defect: ConsumerDefect) -> None:
+        """A defect asked for is the one the consumer runs (its health answer names it)."""
+        if defect is not ConsumerDefect.NONE:
+            confirm_defect(self._consumer_url, defect)
+
+
+def confirm_defect(consumer_url: str, defect: ConsumerDefect) -> None:
+    """EnvironmentProblem unless the reference consumer's `/v1/health` says it runs `defect`.
+
+    A consumer that ignored the defect would pass every drill a mutant should fail: that must
+    never read as a drill with no teeth.
+    """
+    url = f"{consumer_url}/v1/health"
+    try:
+        answer = httpx.get(url, timeout=5.0).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise EnvironmentProblem(f"the reference consumer at {url} did not answer: {exc}") from exc
+    said = answer.get("defect", "none") if isinstance(answer, dict) else "none"
+    if said != defect.value:
+        raise EnvironmentProblem(
+            f"the reference consumer at {url} runs defect {said!r}, not {defect.value!r}: its "
+            "code predates consumer defects (compose: rebuild its image with mkdrill images build)"
+        )
 
 
 class OwnConsumer:

@@ -29,7 +29,7 @@ def consumer_info(
     timeout_ms: int,
     timeout_set: bool,
     ask_body: str,
-    enrichment: str,
+    defect: str,
     proxy: str,
 ) -> ConsumerInfo:
     """What mkdrill applies to `target`, and what it cannot and why (`proxy`: host:port or `?`).
@@ -42,7 +42,7 @@ def consumer_info(
     if target.is_reference:
         applied = {
             "ask_body": ask_body,
-            "enrichment": enrichment,
+            "defect": defect,
             TIMEOUT_VAR: timeout,
             BASE_URL_VAR: f"http://{proxy}",
             ENABLE_VAR: "by the disabled drill",
@@ -50,7 +50,7 @@ def consumer_info(
         }
     else:
         own = "its own code decides; mkdrill cannot choose it"
-        not_applied = {"ask_body": own, "enrichment": own}
+        not_applied = {"ask_body": own, "defect": own}
         if target.sets_env:
             how = target.how_env_is_set()
             applied[TIMEOUT_VAR] = f"{timeout} ({how})" if timeout_set else timeout

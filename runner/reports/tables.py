@@ -198,8 +198,8 @@ def consumer_label(drill: DrillResult) -> str:
         parts.append(f"timeout {consumer['timeout_ms']} ms" + (f" ({source})" if source else ""))
     if consumer.get("ask_body"):
         parts.append(f"{consumer['ask_body']} ask body")
-    if consumer.get("enrichment") and consumer["enrichment"] != "fallback":
-        parts.append(f"enrichment {consumer['enrichment']}")
+    if consumer.get("defect") and consumer["defect"] != "none":
+        parts.append(f"defect {consumer['defect']}")
     return ", ".join(parts) or DASH
 
 

@@ -44,10 +44,10 @@ def test_pass_fail_fail_older_pass_one_drill(workdir: Path) -> None:
     run("1-pass")
     assert _state(_pins(workdir)) == ({"v0.4.0": "green"}, "v0.4.0")
 
-    run("2-fail", "--consumer-enrichment", "blocking", expect=1)
+    run("2-fail", "--consumer-defect", "draft-blocks", expect=1)
     assert _state(_pins(workdir)) == ({"v0.4.0": "red"}, None)
 
-    run("3-fail", "--consumer-enrichment", "blocking", expect=1)
+    run("3-fail", "--consumer-defect", "draft-blocks", expect=1)
     data = _pins(workdir)
     assert _state(data) == ({"v0.4.0": "red"}, None)
     (v040,) = data["pins"]

@@ -64,25 +64,28 @@ def test_contract_drill_is_red_and_says_why(workdir: Path) -> None:
     assert "validation-error" in drill["reason"] and "invalid_json" in drill["reason"]
 
 
-def test_blocking_enrichment_turns_drills_red(workdir: Path) -> None:
+def test_a_consumer_defect_turns_drills_red(workdir: Path) -> None:
     out = workdir / "reports" / "blocking"
     done = mkdrill(
         "run",
         "offline-stopped",
         "hang",
-        "--consumer-enrichment",
-        "blocking",
+        "--consumer-defect",
+        "draft-blocks",
         "--out",
         str(out),
         cwd=workdir,
     )
     assert done.returncode == 1, done.stdout + done.stderr
     report = read_report(out)
+    assert report["settings"]["consumer_defect"] == "draft-blocks"
     assert [d["verdict"] for d in report["drills"]] == ["failed", "failed"]
     for drill in report["drills"]:
+        assert drill["consumer"]["defect"] == "draft-blocks"
         failed = {a["name"] for a in drill["assertions"] if not a["passed"]}
-        # a blocked Draft either never answers or answers past the bound
-        assert failed & {"draft_availability", "draft_latency"}, drill["reason"]
+        # a blocked Draft is never answered
+        assert "draft_availability" in failed, drill["reason"]
+    assert "defect draft-blocks" in done.stdout
 
 
 def test_same_drills_pass_with_fallback_enrichment(workdir: Path) -> None:

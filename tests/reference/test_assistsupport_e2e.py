@@ -43,7 +43,7 @@ def consumer(
     *,
     ask_body: str = "patched",
     timeout_ms: int = 1000,
-    enrichment: str = "fallback",
+    defect: str = "none",
 ) -> Iterator[tuple[AssistSupportServer, httpx.Client]]:
     env = {
         "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": base_url,
@@ -52,7 +52,7 @@ def consumer(
     server = AssistSupportServer(
         load_pin(default_pin_path(pin_tag)),
         ask_body=ask_body,
-        enrichment=enrichment,
+        defect=defect,
         env=env,
         admin_token="e2e-token",
     )
@@ -346,12 +346,12 @@ def test_recovery_after_the_fault_is_removed(healthy: MemoryKernelServer) -> Non
         assert draft(client)[0]["enrichment"]["applied"] is True
 
 
-def test_blocking_mode_fails_the_draft_on_a_fault(tmp_path: Path) -> None:
+def test_draft_blocks_defect_fails_the_draft_on_a_fault(tmp_path: Path) -> None:
     with memorykernel("v0.4.0", tmp_path / "mk.sqlite3") as mk:
-        with consumer("v0.4.0", mk.url, enrichment="blocking") as (_, client):
+        with consumer("v0.4.0", mk.url, defect="draft-blocks") as (_, client):
             assert client.post("/v1/draft", json={"ticket": TICKET}).status_code == 200
         url = mk.url
-    with consumer("v0.4.0", url, enrichment="blocking") as (_, client):
+    with consumer("v0.4.0", url, defect="draft-blocks") as (_, client):
         response = client.post("/v1/draft", json={"ticket": TICKET})
     assert response.status_code == 503
     body = response.json()
@@ -360,15 +360,17 @@ def test_blocking_mode_fails_the_draft_on_a_fault(tmp_path: Path) -> None:
     assert body["error"].startswith("Draft blocked: MemoryKernel enrichment failed: ")
 
 
-def test_blocking_mode_has_no_timeout_but_still_stops(healthy: MemoryKernelServer) -> None:
+def test_no_client_timeout_defect_hangs_but_the_consumer_still_stops(
+    healthy: MemoryKernelServer,
+) -> None:
     release = healthy.release.tag
     with FaultResponder(healthy.url, "hang@/v1/query/ask") as responder:
         server = AssistSupportServer(
             load_pin(default_pin_path(release)),
-            enrichment="blocking",
+            defect="no-client-timeout",
             env={
                 "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL": responder.url,
-                "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS": "100",  # ignored: blocking has no timeout
+                "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS": "100",  # ignored: no client timeout
             },
         )
         with server, httpx.Client(base_url=server.url, timeout=1.0) as client:

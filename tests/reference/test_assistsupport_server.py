@@ -56,7 +56,7 @@ def running(pin: Pin, stub: StubMemoryKernel) -> Iterator[tuple[AssistSupportSer
 
 def test_health_pin_and_preflight_routes(running: tuple[AssistSupportServer, httpx.Client]) -> None:
     _, client = running
-    assert client.get("/v1/health").json() == {"status": "ok"}
+    assert client.get("/v1/health").json() == {"status": "ok", "defect": "none"}
     assert client.get("/v1/pin").json()["release_tag"] == "v0.4.0"
     preflight = client.get("/v1/preflight").json()
     assert preflight["status"] == "ready" and preflight["ask_body"] == "patched"
@@ -230,9 +230,9 @@ def test_port_in_use_and_bad_modes(pin: Pin) -> None:
     ):
         AssistSupportServer(pin, ask_body="fixed")
     with pytest.raises(
-        DefinitionError, match=re.escape("enrichment: must be one of fallback|blocking")
+        DefinitionError, match=re.escape("defect: must be one of none|draft-blocks|")
     ):
-        AssistSupportServer(pin, enrichment="eager")
+        AssistSupportServer(pin, defect="eager")
 
 
 # ---- `mkdrill serve assistsupport` in a real process --------------------------------------------
@@ -312,3 +312,34 @@ def test_serve_on_a_taken_port_exits_3() -> None:
     assert proc.returncode == 3
     assert stdout == ""
     assert "port already in use" in stderr and stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "defect"),
+    [
+        (("--defect", "stale-preflight"), "stale-preflight"),
+        (("--enrichment", "blocking"), "draft-blocks"),  # an older checkout's compose file
+        (("--enrichment", "fallback"), "none"),
+    ],
+)
+def test_serve_takes_a_consumer_defect(args: tuple[str, str], defect: str) -> None:
+    proc = _serve("--pin", str(default_pin_path("v0.4.0")), "--port", "0", *args)
+    try:
+        line = _read_line(proc, 20.0).rstrip("\n")
+        url = line.rsplit(" ", 1)[1]
+        assert (f", defect {defect})" in line) is (defect != "none"), line
+        assert httpx.get(f"{url}/v1/health", timeout=10.0).json()["defect"] == defect
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_serve_with_an_unknown_defect_exits_2_with_one_line() -> None:
+    proc = _serve("--pin", str(default_pin_path("v0.4.0")), "--port", "0", "--defect", "eager")
+    stdout, stderr = proc.communicate(timeout=20.0)
+    assert proc.returncode == 2 and stdout == ""
+    assert stderr.count("\n") == 1
+    assert stderr.startswith("mkdrill: --defect: unknown consumer defect 'eager'; use one of none,")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,10 @@ from runner.reference.assistsupport.preflight import (
     read_text_or_empty,
     run_preflight,
 )
+from runner.reference.assistsupport.rules import AS_SHIPPED, AdapterRules
+
+PreflightRunner = Callable[[HttpSession, Pin, bool, str], PreflightStatus]
+"""Runs the preflight of one command call: `run_preflight` with the consumer's rules."""
 
 
 class AskBody(StrEnum):
@@ -148,6 +153,16 @@ def extract_machine_error_code(body: str) -> str | None:
     return code if serde_json.rust_trim(code) else None
 
 
+def extract_legacy_error_code(body: str) -> str | None:
+    """A string `legacy_error` taken as the error's code (what a consumer routing by it reads)."""
+    try:
+        root = serde_json.struct_fields(serde_json.parse(body), (("legacy_error", False),))
+    except serde_json.NotDeserializable:
+        return None
+    legacy = root.get("legacy_error")
+    return legacy if isinstance(legacy, str) and serde_json.rust_trim(legacy) else None
+
+
 def _legacy_value_to_string(value: Any) -> str | None:
     if isinstance(value, str):
         trimmed = serde_json.rust_trim(value)
@@ -232,29 +247,41 @@ def query_ask(
     ask_body: AskBody = AskBody.SHIPPED,
     *,
     session: HttpSession | None = None,
+    rules: AdapterRules = AS_SHIPPED,
+    preflight: PreflightRunner | None = None,
 ) -> EnrichmentResult:
     """`memory_kernel_query_ask`: preflight, then the ask; every failure is a fallback result.
 
     Raises AdapterError for blank input, as the command returns Err. A fresh HttpSession (the
     per-call reqwest client) is built unless one is given; a given session is not closed here.
+    `rules` and `preflight` are AssistSupport's unless a consumer defect changes them.
     """
     trimmed = serde_json.rust_trim(user_input)
     if not trimmed:
         raise AdapterError("user_input cannot be empty")
     own_session = session is None
     active = session if session is not None else HttpSession(settings.timeout_ms)
+    run_call: PreflightRunner = preflight or (
+        lambda s, p, enabled, base_url: run_preflight(s, p, enabled, base_url, rules)
+    )
     try:
-        return _ask(active, trimmed, pin, settings, ask_body)
+        return _ask(active, trimmed, pin, settings, ask_body, rules, run_call)
     finally:
         if own_session:
             active.close()
 
 
 def _ask(
-    session: HttpSession, text: str, pin: Pin, settings: ConsumerSettings, ask_body: AskBody
+    session: HttpSession,
+    text: str,
+    pin: Pin,
+    settings: ConsumerSettings,
+    ask_body: AskBody,
+    rules: AdapterRules,
+    run_preflight_call: PreflightRunner,
 ) -> EnrichmentResult:
     base_url = settings.base_url
-    preflight = run_preflight(session, pin, settings.enabled, base_url)
+    preflight = run_preflight_call(session, pin, settings.enabled, base_url)
     if not preflight.enrichment_enabled:
         return _fallback(preflight, preflight.message, preflight_fallback_reason(preflight.status))
 
@@ -274,7 +301,11 @@ def _ask(
 
     if not response.is_success:
         body = read_text_or_empty(response)
-        machine_code = extract_machine_error_code(body)
+        machine_code = (
+            extract_machine_error_code(body)
+            if rules.error_code_from == "error.code"
+            else extract_legacy_error_code(body)
+        )
         legacy = extract_legacy_error_message(body)
         reason = (
             normalize_machine_error_code(machine_code)
@@ -297,7 +328,7 @@ def _ask(
             "MemoryKernel query ask returned malformed JSON envelope",
             FallbackReason.MALFORMED_PAYLOAD,
         )
-    if not contracts_match(pin, service, api):
+    if rules.check_versions and not contracts_match(pin, service, api):
         return _fallback(
             preflight,
             "MemoryKernel query ask contract mismatch (expected "

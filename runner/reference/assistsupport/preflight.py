@@ -12,6 +12,7 @@ from runner.contract import TIMEOUT_MS_MAX, TIMEOUT_MS_MIN, PreflightState
 from runner.pins import Pin
 from runner.reference.assistsupport import serde_json
 from runner.reference.assistsupport.client import HttpResponse, HttpSession, TransportError
+from runner.reference.assistsupport.rules import AS_SHIPPED, AdapterRules
 
 ENABLE_ENV = "ASSISTSUPPORT_ENABLE_MEMORY_KERNEL"
 BASE_URL_ENV = "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL"
@@ -34,7 +35,7 @@ class ConsumerSettings:
 
     enabled: bool
     base_url: str
-    timeout_ms: int | None  # None only in the deliberately broken `blocking` mode
+    timeout_ms: int | None  # None only under the no-client-timeout defect
 
 
 def parse_enabled(value: str | None) -> bool:
@@ -158,8 +159,17 @@ def read_text_or_empty(response: HttpResponse) -> str:
         return ""
 
 
-def run_preflight(session: HttpSession, pin: Pin, enabled: bool, base_url: str) -> PreflightStatus:
-    """`run_preflight_internal`: health, then schema-version; the first failure decides."""
+def run_preflight(
+    session: HttpSession,
+    pin: Pin,
+    enabled: bool,
+    base_url: str,
+    rules: AdapterRules = AS_SHIPPED,
+) -> PreflightStatus:
+    """`run_preflight_internal`: health, then schema-version; the first failure decides.
+
+    `rules`: AssistSupport's checks, all on unless a consumer defect switched one off.
+    """
     status = status_template(pin, enabled, base_url)
     if not enabled:
         return status
@@ -193,10 +203,10 @@ def run_preflight(session: HttpSession, pin: Pin, enabled: bool, base_url: str) 
                 f"MemoryKernel health payload is not valid JSON envelope at {base_url}/v1/health"
             ),
         )
-    if not contracts_match(pin, service, api):
+    if rules.check_versions and not contracts_match(pin, service, api):
         return _version_mismatch(status, service, api)
     status = replace(status, service_contract_version=service, api_contract_version=api)
-    if serde_json.ascii_lower(health_status) != "ok":
+    if rules.check_health_status and serde_json.ascii_lower(health_status) != "ok":
         return replace(
             status,
             status=PreflightState.DEGRADED.value,
@@ -228,7 +238,7 @@ def run_preflight(session: HttpSession, pin: Pin, enabled: bool, base_url: str) 
             status=PreflightState.MALFORMED_PAYLOAD.value,
             message=f"MemoryKernel schema payload is not valid JSON envelope at {schema_url}",
         )
-    if not contracts_match(pin, service, api):
+    if rules.check_versions and not contracts_match(pin, service, api):
         return _version_mismatch(status, service, api)
     return replace(
         status,

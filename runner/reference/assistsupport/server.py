@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.backends.admin_token import ADMIN_TOKEN_ENV, token_matches
+from runner.consumers.defects import ConsumerDefect
 from runner.errors import DefinitionError
 from runner.http11.server import (
     BackgroundServer,
@@ -35,6 +36,7 @@ from runner.http11.server import (
 from runner.pins import Pin, load_pin
 from runner.reference.assistsupport import serde_json
 from runner.reference.assistsupport.client import HttpSession
+from runner.reference.assistsupport.defects import Deviation, DraftCrash
 from runner.reference.assistsupport.enrichment import (
     AdapterError,
     AskBody,
@@ -55,7 +57,7 @@ __all__ = [
     "AdapterError",
     "AskBody",
     "AssistSupportServer",
-    "EnrichmentMode",
+    "ConsumerDefect",
     "EnrichmentResult",
     "PreflightStatus",
     "adapter_error_enrichment",
@@ -92,15 +94,6 @@ _FALLBACK_HINTS = {
     "adapter-error": "MemoryKernel adapter encountered an error. Check consumer logs and retry.",
 }
 _GENERIC_HINT = "MemoryKernel fallback is active. Draft flow remains available."
-
-
-class EnrichmentMode(StrEnum):
-    """How the Draft treats enrichment."""
-
-    FALLBACK = "fallback"  # AssistSupport: every failure falls back, the Draft always proceeds
-    BLOCKING = (
-        "blocking"  # a deliberate defect: no client timeout, and any fallback fails the Draft
-    )
 
 
 def _join_notes(existing: str | None, enrichment_text: str) -> str:
@@ -199,14 +192,16 @@ class _ConsumerApp:
         self,
         pin: Pin,
         ask_body: AskBody,
-        enrichment: EnrichmentMode,
+        defect: ConsumerDefect,
         env: Mapping[str, str] | None,
         admin_token: str = "",
     ) -> None:
         self.pin = pin
         self.ask_body = ask_body
-        self.enrichment = enrichment
+        self.defect = defect
         self.admin_token = admin_token
+        self.stopped = threading.Event()
+        self.deviation = Deviation(defect, self.stopped)
         self._base_env = dict(env) if env is not None else None
         self._overrides: dict[str, str | None] = {}
         self._lock = threading.Lock()
@@ -233,11 +228,8 @@ class _ConsumerApp:
             self._overrides.update(changes)
 
     def settings(self) -> ConsumerSettings:
-        """Settings read fresh, as every command call does; blocking mode drops the timeout."""
-        settings = read_settings(self.pin, self.env())
-        if self.enrichment is EnrichmentMode.BLOCKING:
-            return ConsumerSettings(settings.enabled, settings.base_url, None)
-        return settings
+        """Settings read fresh, as every command call does (a defect may change them)."""
+        return self.deviation.settings(read_settings(self.pin, self.env()))
 
     def open_session(self, settings: ConsumerSettings) -> HttpSession:
         """A per-call client, registered so stop() can break its requests."""
@@ -260,6 +252,7 @@ class _ConsumerApp:
         with self._lock:
             self._stopping = True
             sessions = list(self._sessions)
+        self.stopped.set()
         for session in sessions:
             session.abort()
 
@@ -278,7 +271,7 @@ class _ConsumerRoutes:
         body = request.body or b""
         if request.method == "GET":
             if path == "/v1/health":
-                return json_response(200, {"status": "ok"})
+                return json_response(200, {"status": "ok", "defect": self.app.defect.value})
             if path == "/v1/preflight":
                 return self._preflight()
             if path == "/v1/pin":
@@ -322,7 +315,7 @@ class _ConsumerRoutes:
         settings = app.settings()
         session = app.open_session(settings)
         try:
-            status = run_preflight(session, app.pin, settings.enabled, settings.base_url)
+            status = app.deviation.preflight(session, app.pin, settings.enabled, settings.base_url)
         finally:
             app.close_session(session)
         return json_response(200, {**status.to_dict(), "ask_body": app.ask_body.value})
@@ -352,13 +345,27 @@ class _ConsumerRoutes:
             )
         settings = app.settings()
         session = app.open_session(settings)
+        deviation = app.deviation
         try:
-            result: EnrichmentResult | None = query_ask(
-                ticket, app.pin, settings, app.ask_body, session=session
+            result: EnrichmentResult | None = deviation.enrich(
+                lambda: query_ask(
+                    ticket,
+                    app.pin,
+                    settings,
+                    app.ask_body,
+                    session=session,
+                    rules=deviation.rules,
+                    preflight=deviation.preflight,
+                )
             )
             assert result is not None
             enrichment = result.to_dict()
             outcome = hook_outcome(result, notes)
+        except DraftCrash as exc:
+            return json_response(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": f"Draft failed: {exc}", "defect": app.defect.value},
+            )
         except AdapterError as exc:
             # The command returned Err: the hook falls back with `adapter-error` and the Draft goes on.
             result = None
@@ -368,7 +375,7 @@ class _ConsumerRoutes:
             app.close_session(session)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         applied = result is not None and result.applied
-        if app.enrichment is EnrichmentMode.BLOCKING and not applied:
+        if deviation.blocks_draft and not applied:
             return json_response(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 {
@@ -377,6 +384,7 @@ class _ConsumerRoutes:
                     "enrichment": enrichment,
                     "elapsed_ms": elapsed_ms,
                     "ask_body": app.ask_body.value,
+                    "defect": app.defect.value,
                 },
             )
         return json_response(
@@ -450,15 +458,15 @@ class AssistSupportServer:
         host: str = "127.0.0.1",
         port: int = 0,
         ask_body: str = "patched",
-        enrichment: str = "fallback",
+        defect: str = "none",
         env: Mapping[str, str] | None = None,
         admin_token: str | None = None,
     ) -> None:
         self.pin = pin
         self.ask_body: AskBody = _mode(ask_body, AskBody, "ask_body")
-        self.enrichment: EnrichmentMode = _mode(enrichment, EnrichmentMode, "enrichment")
+        self.defect: ConsumerDefect = _mode(defect, ConsumerDefect, "defect")
         token = os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token
-        self._app = _ConsumerApp(pin, self.ask_body, self.enrichment, env, token)
+        self._app = _ConsumerApp(pin, self.ask_body, self.defect, env, token)
         self._server = BackgroundServer(
             "assistsupport",
             host,
@@ -498,16 +506,15 @@ class AssistSupportServer:
         self.stop()
 
 
-def serve(pin: Path, host: str, port: int, ask_body: str, enrichment: str) -> None:
+def serve(pin: Path, host: str, port: int, ask_body: str, defect: str = "none") -> None:
     """`mkdrill serve assistsupport`: serve until SIGTERM/SIGINT, after one ready line on stdout."""
     loaded = load_pin(pin)
-    server = AssistSupportServer(
-        loaded, host=host, port=port, ask_body=ask_body, enrichment=enrichment
-    )
+    server = AssistSupportServer(loaded, host=host, port=port, ask_body=ask_body, defect=defect)
+    shown = "" if server.defect is ConsumerDefect.NONE else f", defect {server.defect.value}"
     serve_until_signalled(
         server,
         lambda: (
-            f"assistsupport ({server.ask_body.value}, pin {loaded.release_tag}) "
+            f"assistsupport ({server.ask_body.value}, pin {loaded.release_tag}{shown}) "
             f"listening on {server.url}"
         ),
     )
