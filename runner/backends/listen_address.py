@@ -52,6 +52,9 @@ def ensure_free(address: ListenAddress, what: str = "--proxy-listen") -> None:
     """Raise a one-line EnvironmentProblem (exit 3) naming the holder when `address` is taken."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # The listeners set SO_REUSEADDR (Go does, and so do ours): a port whose last run left
+        # connections in TIME_WAIT is free for them, and only a live listener holds it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address.host, address.port))
         except OSError as exc:

@@ -53,3 +53,17 @@ def test_a_free_port_passes() -> None:
 
 def test_without_proc_the_holder_is_unnamed(tmp_path: Path) -> None:
     assert describe_holder(4010, proc=tmp_path) == "another process (not visible from here)"
+
+
+def test_a_port_left_in_time_wait_by_the_last_run_is_free() -> None:
+    """The proxy closes first, so its port keeps TIME_WAIT entries after a run; a listener binds."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()  # the server side closes first: TIME_WAIT on the listening port
+            client.recv(1)
+    ensure_free(ListenAddress("127.0.0.1", port))
