@@ -145,7 +145,7 @@ def run(
         AskBody,
         typer.Option(
             envvar="MKDRILL_ASK_BODY",
-            help="Consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of).",
+            help="Reference consumer ask body: patched (adds as_of null) or shipped (AssistSupport's, no as_of); not with --probe-*.",
         ),
     ] = AskBody.patched,
     consumer_defect: Annotated[
@@ -270,6 +270,13 @@ def run(
     if probe_command and probe_url:
         raise typer.BadParameter(
             "give --probe-url or --probe-command, not both", param_hint="--probe-command"
+        )
+    # Compared by name: typer may bundle its own click, whose enum is not the public one.
+    ask_body_given = getattr(ctx.get_parameter_source("ask_body"), "name", "") == "COMMANDLINE"
+    if ask_body_given and (probe_url or probe_command):
+        raise typer.BadParameter(
+            "is the reference consumer's ask body; mkdrill cannot choose what your consumer sends",
+            param_hint="--ask-body",
         )
     if request.consumer_defect is not ConsumerDefect.NONE and (probe_url or probe_command):
         raise typer.BadParameter(
