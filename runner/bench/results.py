@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.bench.load import LoadSpan, overall
+from runner.bench.mutants import MODES, MutantsTiming
 from runner.bench.peer import (
     CTK_ASSERTS,
     CTK_INCLUDES,
@@ -35,6 +36,8 @@ HEADLINE_KEYS = (
     "proxy_p50_added_ms",
     "proxy_new_connection_p50_added_ms",
     "cli_help_ms",
+    "mutants_quick_s",
+    "mutants_full_s",
 )
 RESTORE_ROUND_TRIALS = 20  # a p95 per round of this many trials, so the p95 has a min and max
 RESTORE_TARGET_MS = 50.0
@@ -216,6 +219,47 @@ def proxy_section(results: ProxyResults) -> Json:
     }
 
 
+def mutants_section(
+    runs: Sequence[MutantsTiming], drills: Sequence[str], mutants: Sequence[str]
+) -> Json:
+    """Section 7: `mkdrill mutants` wall time in quick mode and in full mode, the same matrix."""
+    modes: Json = {}
+    for mode in MODES:
+        timed = [r for r in runs if r.mode == mode]
+        if not timed:
+            continue
+        modes[mode] = {
+            "runs": len(timed),
+            "exit_codes": [r.exit_code for r in timed],
+            "passed": [r.passed for r in timed],
+            "wall_s": figure([r.wall_s for r in timed], "s").as_json(),
+            "phases_s": {
+                name: figure([r.phases_s.get(name, 0.0) for r in timed], "s").as_json()
+                for name in timed[0].phases_s
+            },
+            "drill_runs": figure([float(r.drill_runs) for r in timed], "runs").as_json(),
+            "mutant_runs": figure([float(r.mutant_runs) for r in timed], "runs").as_json(),
+            "survivors": sorted({name for r in timed for name in r.survivors}),
+            "no_teeth": sorted({name for r in timed for name in r.no_teeth}),
+            "red_on_healthy": sorted({name for r in timed for name in r.red_on_healthy}),
+            "load": load_json([r.load for r in timed]),
+        }
+    quick = [r.wall_s for r in runs if r.mode == "quick"]
+    full = [r.wall_s for r in runs if r.mode == "full"]
+    first = runs[0]
+    return {
+        "drills": list(drills) or "nightly suite",
+        "mutants": list(mutants) or "every mutant",
+        "drill_count": first.drills,
+        "mutant_count": first.mutants,
+        "order": "per repetition: quick mode, then full mode; each its own process and environment",
+        "modes": modes,
+        "full_over_quick": figure(paired_ratios(full, quick), "×").as_json()
+        if quick and len(quick) == len(full)
+        else None,
+    }
+
+
 def cli_section(script: str, figures: Mapping[str, tuple[Figure, LoadSpan | None]]) -> Json:
     """Section 6: CLI start, in milliseconds."""
     return {
@@ -233,6 +277,7 @@ def headline(doc: Json) -> Json:
     """The top-level figures (medians) every reader looks for first."""
     peer, suite, restore = doc.get("peer"), doc.get("suite"), doc.get("restore")
     proxy, cli = doc.get("proxy"), doc.get("cli")
+    modes = (doc.get("mutants") or {}).get("modes") or {}
     two = (restore or {}).get("by_delay_s", {}).get("2") or {}
     embedded = ((proxy or {}).get("servers") or {}).get("embedded") or {}
     return {
@@ -244,6 +289,8 @@ def headline(doc: Json) -> Json:
             embedded.get("new_connection_added_p50_ms") or {}
         ).get("median"),
         "cli_help_ms": ((cli or {}).get("commands", {}).get("mkdrill --help") or {}).get("median"),
+        "mutants_quick_s": ((modes.get("quick") or {}).get("wall_s") or {}).get("median"),
+        "mutants_full_s": ((modes.get("full") or {}).get("wall_s") or {}).get("median"),
     }
 
 
@@ -345,6 +392,18 @@ def table_rows(doc: Json) -> list[list[str]]:
             rows.append(
                 ["proxy toxiproxy-server", "-", "-", "-", "-", proxy["real_server_skipped"]]
             )
+    mutants = doc.get("mutants")
+    if mutants:
+        size = f"{mutants['drill_count']} drills × {mutants['mutant_count']} mutants"
+        for mode, entry in mutants["modes"].items():
+            passed = sum(1 for p in entry["passed"] if p)
+            note = f"{size}; {passed}/{entry['runs']} passed, exit {entry['exit_codes']}"
+            rows.append(_row(f"mutants {mode} mode wall", entry["wall_s"], note))
+            rows.append(_row(f"mutants {mode} mode drill runs", entry["drill_runs"]))
+            for name in ("setup_s", "healthy_s", "mutants_s"):
+                label = name.removesuffix("_s")
+                rows.append(_row(f"mutants {mode} mode {label}", entry["phases_s"].get(name)))
+        rows.append(_row("mutants full/quick wall", mutants.get("full_over_quick"), "paired"))
     cli = doc.get("cli")
     if cli:
         for name, fig in cli["commands"].items():

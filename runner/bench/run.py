@@ -17,6 +17,7 @@ from pathlib import Path
 from runner import __version__
 from runner.bench.cli_start import cli_start
 from runner.bench.load import snapshot
+from runner.bench.mutants import QUICK_MUTANT_DRILLS, QUICK_MUTANTS, run_mutants
 from runner.bench.peer import run_peers
 from runner.bench.probe_cost import RATES_HZ, ProbeCost, measure_probe_cost
 from runner.bench.proxy_rounds import FULL, QUICK, ProxyOptions, proxy_figures
@@ -27,6 +28,7 @@ from runner.bench.results import (
     Json,
     cli_section,
     headline,
+    mutants_section,
     peer_section,
     probe_section,
     proxy_section,
@@ -41,7 +43,7 @@ from runner.errors import DefinitionError
 
 # A restore far shorter than the watch's own start-up shows its fixed cost, which 2 s hides.
 SHORT_RESTORE_S = 0.1
-SECTIONS = ("cli", "proxy", "peer", "restore", "probe", "suite")
+SECTIONS = ("cli", "proxy", "peer", "restore", "probe", "suite", "mutants")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class BenchPlan:
     probe_repetitions: int
     proxy: ProxyOptions
     cli_runs: int
+    mutants_repetitions: int = 1
+    mutant_drills: tuple[str, ...] = ()  # none: the nightly suite
+    mutant_defects: tuple[str, ...] = ()  # none: every mutant of the catalog
 
 
 QUICK_PLAN = BenchPlan(
@@ -73,6 +78,8 @@ QUICK_PLAN = BenchPlan(
     probe_repetitions=2,
     proxy=QUICK,
     cli_runs=10,
+    mutant_drills=QUICK_MUTANT_DRILLS,
+    mutant_defects=QUICK_MUTANTS,
 )
 FULL_PLAN = BenchPlan(
     quick=False,
@@ -212,6 +219,17 @@ def run_bench(request: BenchRequest, progress: Callable[[str], None]) -> Json:
         elif name == "suite":
             runs = run_suite(work / "suite", plan.suite_repetitions, plan.suite_drills, progress)
             save("suite", suite_section(runs, plan.suite_drills))
+        elif name == "mutants":
+            run_mutants(
+                work / "mutants",
+                plan.mutants_repetitions,
+                plan.mutant_drills,
+                plan.mutant_defects,
+                progress,
+                lambda timed: save(
+                    "mutants", mutants_section(timed, plan.mutant_drills, plan.mutant_defects)
+                ),
+            )
         else:
             _service_section(name, plan, work, save, progress)
     doc["host"]["load_average_at_end"] = list(os.getloadavg())

@@ -12,7 +12,9 @@ DEFAULT_BENCH_OUT = Path("reports/bench")
 QuickOption = Annotated[
     bool,
     typer.Option(
-        "--quick", help="Fewer repetitions and a 6-drill suite subset: a few minutes, not ~15."
+        "--quick",
+        help="Fewer repetitions, a 6-drill suite subset and a 4-drill × 3-mutant matrix: a few "
+        "minutes, where the full set runs the nightly matrix in both modes.",
     ),
 ]
 OutOption = Annotated[
@@ -25,7 +27,8 @@ OnlyOption = Annotated[
     str | None,
     typer.Option(
         "--only",
-        help="Comma-separated sections to run: cli, proxy, peer, restore, probe, suite (default all).",
+        help="Comma-separated sections to run: cli, proxy, peer, restore, probe, suite, mutants "
+        "(default all).",
     ),
 ]
 ToxiproxyServerOption = Annotated[
