@@ -7,6 +7,7 @@ import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from runner.backends.base import Endpoints
 from runner.progress import Progress
 from runner.record import CapacityLevel, ConsumerCapacity, ConsumerInfo, RunRecord
 from runner.reports.html import render_html
@@ -76,3 +77,20 @@ def test_the_run_header_names_your_consumer_not_the_reference_ask_body() -> None
     Progress(Path("unused"), stream=out, write_reports=False).run_started(own_consumer_record())
     line = out.getvalue()
     assert f"consumer under test your consumer at {URL}" in line and "ask body" not in line
+
+
+def test_the_environment_line_names_no_reference_consumer_when_yours_is_drilled() -> None:
+    def line(consumer_url: str) -> str:
+        out = io.StringIO()
+        endpoints = Endpoints(
+            consumer_url=consumer_url, memorykernel_url="http://127.0.0.1:4111",
+            toxiproxy_url="http://127.0.0.1:8474", proxy_listen="127.0.0.1:4010",
+        )  # fmt: skip
+        Progress(Path("unused"), stream=out, write_reports=False).environment_ready(
+            endpoints, "embedded"
+        )
+        return out.getvalue()
+
+    yours = line("")  # no reference consumer started: yours is probed where it runs
+    assert "consumer" not in yours and "MemoryKernel via proxy at http://127.0.0.1:4010" in yours
+    assert "reference consumer http://127.0.0.1:4555" in line("http://127.0.0.1:4555")
