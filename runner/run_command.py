@@ -185,7 +185,12 @@ def execute(
     clock = SystemClock()
     with environment_lock(request.backend, request.reports_root, run_id):
         if plan.proxy_listen:
-            ensure_free(parse_listen(plan.proxy_listen))
+            ensure_free(
+                parse_listen(plan.proxy_listen),
+                "--proxy-listen"
+                if request.proxy_listen
+                else "the MemoryKernel proxy (your consumer's pin's default_base_url)",
+            )
         with Ledger(ledger_path) as ledger:
             ledger.ensure_seeded(pin_info(plan.consumer_pin, plan.consumer_trio))
         env = make_environment(

@@ -26,14 +26,17 @@ from tests.consumers.helpers import (
 from tests.engine.conftest import mkdrill, read_report
 
 
-def test_a_taken_proxy_port_is_one_line_exit_3_naming_what_holds_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["local", "compose"])  # refused before Docker is asked
+def test_a_taken_proxy_port_is_one_line_exit_3_naming_what_holds_it(
+    tmp_path: Path, backend: str
+) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
         done = mkdrill(
-            "run", "offline-stopped", "--probe-url", "http://127.0.0.1:9/v1/draft",
-            "--proxy-listen", f"127.0.0.1:{port}", cwd=tmp_path,
+            "run", "offline-stopped", "--backend", backend, "--probe-url",
+            "http://127.0.0.1:9/v1/draft", "--proxy-listen", f"127.0.0.1:{port}", cwd=tmp_path,
         )  # fmt: skip
     assert done.returncode == 3, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
@@ -153,3 +156,24 @@ def test_a_restart_command_applies_the_flag_and_the_pin_to_a_consumer_by_url(
     assert "ASSISTSUPPORT_ENABLE_MEMORY_KERNEL=0" in restarts[1]
     assert "MKDRILL_PIN_FILE=" in restarts[3] and "v0.3.2" in restarts[3]
     assert json.dumps(report["consumer"]["restart_command"]) == json.dumps(command)
+
+
+def test_a_taken_default_base_url_is_named_as_the_pins_not_as_a_flag(tmp_path: Path) -> None:
+    """No --proxy-listen given: the port is the pin's default_base_url (a MemoryKernel there, say)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        pin = pin_calling(tmp_path, "v0.4.0", port)
+        done = mkdrill(
+            "run", "offline-stopped", "--probe-url", "http://127.0.0.1:9/v1/draft",
+            "--consumer-pin", str(pin), cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and "--proxy-listen 127.0.0.1" not in line
+    assert (
+        f"the MemoryKernel proxy (your consumer's pin's default_base_url) 127.0.0.1:{port}: "
+        f"port already in use by pid {os.getpid()}" in line
+    )
+    assert "give --proxy-listen HOST:PORT and point your consumer there" in line
