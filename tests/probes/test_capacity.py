@@ -120,3 +120,15 @@ def test_one_level_slowed_by_a_busy_moment_does_not_end_the_measurement() -> Non
     assert [level.in_flight for level in capacity.levels][:3] == [1, 2, 4]
     assert capacity.levels[1].drafts_per_s < capacity.levels[0].drafts_per_s  # the busy level
     assert capacity.in_flight >= 4 and capacity.drafts_per_s >= 28
+
+
+def test_each_level_counts_two_answers_per_draft_in_flight() -> None:
+    """A level ends on the Drafts it saw: every slot refilled twice, however fast the answers."""
+    consumer = CoresConsumer(cores=8, cost_s=0.002)
+    capacity = measure_capacity(
+        lambda: consumer, SystemClock(), CapacityPlan(min_s=0.0, max_in_flight=8)
+    )
+    assert [level.in_flight for level in capacity.levels][:1] == [1]
+    for level in capacity.levels:
+        assert level.drafts >= max(8, 2 * level.in_flight), level
+    assert capacity.drafts == sum(level.drafts for level in capacity.levels)
