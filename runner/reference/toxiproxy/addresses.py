@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
+import os
+import select
 import socket
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,8 @@ async def dial(address: str) -> socket.socket | None:
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
         try:
-            await loop.sock_connect(sock, resolved)
+            if not _connected_at_once(sock, resolved):
+                await loop.sock_connect(sock, resolved)
         except OSError as exc:
             sock.close()
             logger.info("dial %s (%s): %s", address, resolved[0], exc)
@@ -65,6 +69,81 @@ async def dial(address: str) -> socket.socket | None:
             raise
         return sock
     return None
+
+
+class DialPending(Exception):
+    """A dial `dial_at_once` could not finish without waiting; `finish_dial` waits for it.
+
+    `sock` is the connect in progress (None: nothing started, the address needs a lookup).
+    """
+
+    def __init__(
+        self, sock: socket.socket | None = None, resolved: tuple[Any, ...] | None = None
+    ) -> None:
+        super().__init__("dial in progress")
+        self.sock = sock
+        self.resolved = resolved
+
+
+def dial_at_once(address: str) -> socket.socket | None:
+    """`dial` without a turn of the event loop, for an IP literal whose connect completes at once
+    (None: refused); a connect still in progress, or an address to look up, raises DialPending."""
+    try:
+        host, port = split_host_port(address)
+    except ValueError:
+        raise DialPending from None
+    infos = _literal(host, port)
+    if infos is None:
+        raise DialPending
+    family, kind, proto, _canonical, resolved = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        if _connected_at_once(sock, resolved):
+            return sock
+    except OSError as exc:
+        sock.close()
+        logger.info("dial %s (%s): %s", address, resolved[0], exc)
+        return None
+    raise DialPending(sock, resolved)
+
+
+async def finish_dial(address: str, pending: DialPending) -> socket.socket | None:
+    """The rest of a dial `dial_at_once` started, with no timeout (or all of it: `dial`)."""
+    sock, resolved = pending.sock, pending.resolved
+    if sock is None or resolved is None:
+        return await dial(address)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, resolved)
+    except OSError as exc:
+        sock.close()
+        logger.info("dial %s (%s): %s", address, resolved[0], exc)
+        return None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connected_at_once(sock: socket.socket, address: tuple[Any, ...]) -> bool:
+    """Start a non-blocking connect; True when it is already done (a loopback handshake often
+    is by the time connect() returns), so the dial costs no turn of the event loop.
+
+    False leaves the connect in progress for `sock_connect` to wait for; a refused connect raises.
+    """
+    code = sock.connect_ex(address)
+    if code == 0:
+        return True
+    if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EINTR):
+        raise OSError(code, os.strerror(code))
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    if not poller.poll(0):
+        return False
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code != 0:
+        raise OSError(code, os.strerror(code))
+    return True
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -1,7 +1,9 @@
 """Proxies and the collection of them: listen, enable/disable, update, toxics, populate.
 
 Each proxy accepts and dials as Toxiproxy's accept loop does: one client at a time, the upstream
-dialled before the next client is accepted, with no dial timeout. While one dial hangs (an upstream
+dialled before the next client is accepted, with no dial timeout. A client is accepted in the
+event loop's step that sees it queued, and a dial that completes at once (a loopback upstream) is
+linked in that same step, so a new connection costs a few loop turns, not a task's hops. While one dial hangs (an upstream
 whose listen queue is full drops the SYN), every later client waits in the proxy's own listen
 queue, and stopping the proxy waits for that dial to end.
 """
@@ -15,8 +17,10 @@ import socket
 from collections.abc import Iterable
 
 from runner.reference.toxiproxy.addresses import (
+    DialPending,
     bind_listener,
-    dial,
+    dial_at_once,
+    finish_dial,
     format_address,
 )
 from runner.reference.toxiproxy.errors import (
@@ -46,8 +50,8 @@ class Proxy:
         self.connections: set[Connection] = set()
         self._default_host = default_host
         self._listener: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
-        self._dialing = False
+        self._watching = False  # the listener is read for clients
+        self._dialing: asyncio.Task[None] | None = None  # a dial that did not complete at once
         self._opening: set[asyncio.Task[None]] = set()
 
     # what connections read ------------------------------------------------------------------------
@@ -79,40 +83,84 @@ class Proxy:
         self.listen = format_address(sock.getsockname())
         self.enabled = True
         self._listener = sock
-        self._accepting = asyncio.get_running_loop().create_task(self._accept_loop(sock))
+        self._watch_listener(True)
         logger.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
 
-    async def _accept_loop(self, sock: socket.socket) -> None:
-        """Toxiproxy's Proxy.server(): accept one client, dial its upstream, link them, repeat."""
+    def _watch_listener(self, on: bool) -> None:
+        """Accept when a client is queued (on), or leave the queue alone while a dial is pending."""
+        sock = self._listener
+        if sock is None or on == self._watching:
+            return
         loop = asyncio.get_running_loop()
-        while True:
+        if on:
+            loop.add_reader(sock.fileno(), self._accept_ready)
+        else:
+            loop.remove_reader(sock.fileno())
+        self._watching = on
+
+    def _accept_ready(self) -> None:
+        """Toxiproxy's Proxy.server(): accept one client, dial its upstream, link them, repeat.
+
+        A dial that completes at once (a loopback upstream) is done right here, in the event
+        loop's step that saw the client; one that does not is awaited by a task while the listener
+        is not read, so later clients wait in its queue as they do behind Toxiproxy's dial.
+        """
+        while self.enabled and self._listener is not None and self._dialing is None:
             try:
-                client, peer = await loop.sock_accept(sock)
+                client, peer = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
             except OSError as exc:
                 logger.warning("proxy %s: error while accepting a client: %s", self.name, exc)
+                self._watch_listener(False)
                 return
-            self._dialing = True
+            client.setblocking(False)
             try:
-                upstream = await dial(self.upstream)
-            finally:
-                self._dialing = False
-            if not self.enabled:  # stopped while dialling: Toxiproxy closes the new link at once
-                client.close()
-                if upstream is not None:
-                    upstream.close()
-                return
-            if upstream is None:
-                logger.info(
-                    "proxy %s: upstream %s unreachable for %s", self.name, self.upstream, peer
+                upstream = dial_at_once(self.upstream)
+            except DialPending as pending:
+                self._watch_listener(False)
+                self._dialing = asyncio.get_running_loop().create_task(
+                    self._dial(client, peer, pending)
                 )
-                client.close()
-                continue
-            # Like Toxiproxy's StartLink goroutines, the links start without holding up the loop.
-            connection = Connection(self)
-            self.connection_opened(connection)
-            opening = loop.create_task(connection.open(client, upstream))
-            self._opening.add(opening)
-            opening.add_done_callback(self._opened)
+                return
+            self._link(client, peer, upstream)
+
+    async def _dial(self, client: socket.socket, peer: object, pending: DialPending) -> None:
+        """A dial that did not complete at once: awaited with no timeout, then back to accepting."""
+        try:
+            upstream = await finish_dial(self.upstream, pending)
+        except BaseException:
+            client.close()
+            raise
+        finally:
+            self._dialing = None
+        if not self.enabled:  # stopped while dialling: Toxiproxy closes the new link at once
+            client.close()
+            if upstream is not None:
+                upstream.close()
+            return
+        self._link(client, peer, upstream)
+        self._watch_listener(True)
+        self._accept_ready()  # the clients queued meanwhile
+
+    def _link(self, client: socket.socket, peer: object, upstream: socket.socket | None) -> None:
+        if upstream is None:
+            logger.info("proxy %s: upstream %s unreachable for %s", self.name, self.upstream, peer)
+            client.close()
+            return
+        # Like Toxiproxy's StartLink goroutines, the links start without holding up the loop.
+        connection = Connection(self)
+        self.connection_opened(connection)
+        try:
+            if connection.open_now(client, upstream):
+                return
+        except OSError as exc:
+            logger.debug("proxy %s: a client was gone before its link started: %s", self.name, exc)
+            self.connection_closed(connection)
+            return
+        opening = asyncio.get_running_loop().create_task(connection.open(client, upstream))
+        self._opening.add(opening)
+        opening.add_done_callback(self._opened)
 
     async def stop(self) -> None:
         """Stop listening (queued clients are dropped) and drop every connection.
@@ -122,17 +170,13 @@ class Proxy:
         if not self.enabled:
             return
         self.enabled = False
-        task, sock = self._accepting, self._listener
-        self._accepting, self._listener = None, None
-        if task is not None and sock is not None:
-            if self._dialing:
-                sock.close()
-                await task
-            else:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                sock.close()
+        self._watch_listener(False)
+        sock, self._listener = self._listener, None
+        if sock is not None:
+            sock.close()
+        if self._dialing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._dialing)
         self._drop_connections()
         logger.info("proxy %s stopped", self.name)
 
@@ -144,11 +188,12 @@ class Proxy:
     def close_now(self) -> None:
         """Stop without waiting for a dial in progress (server shutdown)."""
         self.enabled = False
-        if self._accepting is not None:
-            self._accepting.cancel()
+        self._watch_listener(False)
+        if self._dialing is not None:
+            self._dialing.cancel()
         if self._listener is not None:
             self._listener.close()
-        self._accepting, self._listener = None, None
+        self._dialing, self._listener = None, None
         self._drop_connections()
 
     def _drop_connections(self) -> None:
