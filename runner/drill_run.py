@@ -45,7 +45,7 @@ from runner.record import (
     TimeToRestore,
     Verdict,
 )
-from runner.restore import CONSUMER_SIDE, MilestoneWatch
+from runner.restore import CONSUMER_SIDE, MilestoneWatch, WatchThread
 from runner.rollback import perform_restore, plan_restore
 from runner.spec import number
 
@@ -233,6 +233,9 @@ class DrillRun:
             return
         if load is not None:
             load.wait_ready(LOAD_START_DEADLINE_S)
+        # The restore watcher is made now, so its set-up falls outside the restore it times.
+        watcher = WatchThread(self._probe_factory(watch_timeout_s(self.settings.capacity)))
+        undo.callback(watcher.close)
         self._enter(Phase.INJECT, sampler)
         fault_start = self.clock.now()
         try:
@@ -259,7 +262,7 @@ class DrillRun:
             start_s=round(fault_start - self._t0, 4),
             end_s=round(recover_start - self._t0, 4),
         )
-        self._ttr = self._restore(remove_fault, recover_start, sampler, undo)
+        self._ttr = self._restore(remove_fault, recover_start, watcher, undo)
         self._enter(Phase.VERIFY, sampler)
         verify_ok = self._await_enriched(sampler, Phase.VERIFY)
         # Judged once the sampler has drained, so Drafts still in flight at the end of the window count.
@@ -314,30 +317,23 @@ class DrillRun:
         self,
         remove_fault: Callable[[], None],
         started: float,
-        sampler: Sampler,
+        watcher: WatchThread,
         undo: contextlib.ExitStack,
     ) -> TimeToRestore:
         """Remove the fault or roll back, while a watcher times each milestone."""
         recover = self.drill.recover
         budget_s = number(recover.budget_s)
         plan = plan_restore(recover, self.ctx)
-        watch_probe = self._probe_factory(watch_timeout_s(self.settings.capacity))
         watch = MilestoneWatch(
             clock=self.clock,
             memorykernel_url=self.ctx.endpoints.memorykernel_url,
             consumer_url=self.ctx.endpoints.consumer_url if self._watch_preflight else None,
             expected_versions=plan.expected_versions(),
-            draft=watch_probe.draft,
+            draft=watcher.probe.draft,
             repinned_to=plan.pin.release_tag if plan.repin is not None else None,
             consumer_gate=threading.Event() if recover.flush_proxy else None,
         )
-        milestones: list[Milestone] = []
-        watcher = threading.Thread(
-            target=lambda: milestones.extend(watch.run(started, budget_s + RESTORE_GRACE_S)),
-            name="restore-watch",
-            daemon=True,
-        )
-        watcher.start()
+        watcher.start(watch, started, budget_s + RESTORE_GRACE_S)
         flushed: float | None = None
         try:
             perform_restore(plan, self.ctx, remove_fault, undo)
@@ -346,8 +342,8 @@ class DrillRun:
         finally:
             if watch.consumer_gate is not None:
                 watch.consumer_gate.set()
-            watcher.join(timeout=budget_s + RESTORE_GRACE_S + 5.0)
-            watch_probe.close()
+            watcher.join(timeout_s=budget_s + RESTORE_GRACE_S + 5.0)
+        milestones = list(watcher.milestones)
         if flushed is not None:
             milestones = with_flush(milestones, flushed)
         first = milestones[-1].at_s if milestones else None
@@ -357,6 +353,7 @@ class DrillRun:
             target_release=plan.release or self.ctx.env.memorykernel_release,
             started_s=round(started - self._t0, 4),
             total_s=round(first, 4) if first is not None else None,
+            resolution_s=milestones[-1].resolution_s if first is not None else None,
             budget_s=budget_s,
             within_budget=first is not None and first <= budget_s,
             milestones=milestones,

@@ -127,6 +127,11 @@ class Milestone(_Record):
 
     name: MilestoneName
     at_s: float | None
+    resolution_s: float | None = Field(
+        default=None,
+        description="the watcher's resolution here: from the end of the check before (or from "
+        "when this milestone began to be watched) to the answer that reached it",
+    )
 
 
 class TimeToRestore(_Record):
@@ -136,6 +141,11 @@ class TimeToRestore(_Record):
     target_release: str
     started_s: float = Field(description="seconds since the drill started")
     total_s: float | None
+    resolution_s: float | None = Field(
+        default=None,
+        description="the restore clock's resolution at total_s: the first enriched Draft was "
+        "seen within this many seconds before it (the check that saw it and the gap before)",
+    )
     budget_s: float
     within_budget: bool
     milestones: list[Milestone]

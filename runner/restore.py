@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -12,13 +13,21 @@ from urllib.parse import urlsplit
 import httpx
 
 from runner.clock import Clock
-from runner.probes.draft import DraftOutcome
+from runner.probes.draft import DraftOutcome, Probe
 from runner.record import Milestone, MilestoneName
 from runner.tls import shared_ssl_context
 
-POLL_INTERVAL_S = 0.005
+POLL_INTERVAL_S = 0.005  # MemoryKernel's side: a service coming up is not hammered
+# The consumer's side: each check is itself an HTTP round trip of a few milliseconds, so the gap
+# between two of them is kept far below it (the watch's resolution is check + gap).
+CONSUMER_POLL_INTERVAL_S = 0.001
 CONSUMER_SIDE = (MilestoneName.PREFLIGHT_READY, MilestoneName.FIRST_ENRICHED_DRAFT)
 CALL_TIMEOUT_S = 0.5
+
+
+def watch_client() -> httpx.Client:
+    """The watcher's HTTP client (made before the restore starts, so its set-up is not timed)."""
+    return httpx.Client(timeout=CALL_TIMEOUT_S, verify=shared_ssl_context())
 
 
 @dataclass
@@ -38,14 +47,22 @@ class MilestoneWatch:
     expected_versions: tuple[str, str]
     draft: Callable[[], DraftOutcome]
     reached: dict[MilestoneName, float] = field(default_factory=dict)
+    resolution: dict[MilestoneName, float] = field(default_factory=dict)
     repinned_to: str | None = None  # a rollback re-pins the consumer to this release tag
     watched: list[MilestoneName] = field(default_factory=list)
     # Set by a restore with a step of its own before the consumer's milestones count (a proxy
     # flush): preflight and the first enriched Draft are watched only once it is set.
     consumer_gate: threading.Event | None = None
 
-    def run(self, started: float, deadline_s: float) -> list[Milestone]:
-        """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone."""
+    def run(
+        self, started: float, deadline_s: float, http: httpx.Client | None = None
+    ) -> list[Milestone]:
+        """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone.
+
+        Each milestone reached carries its resolution: the time from the end of the check before
+        it (or from when it began to be watched) to the answer that reached it, the interval in
+        which the watcher saw it happen. `http` is a client made beforehand (else one is made).
+        """
         steps: list[tuple[MilestoneName, Callable[[], bool]]] = [
             (MilestoneName.SERVICE_UP, self._service_up),
             (MilestoneName.HEALTH_VERSIONS, self._health_versions),
@@ -58,15 +75,24 @@ class MilestoneWatch:
         if self.repinned_to is None:
             steps = [step for step in steps if step[0] is not MilestoneName.CONSUMER_REPINNED]
         self.watched = [name for name, _ in steps]
-        with httpx.Client(timeout=CALL_TIMEOUT_S, verify=shared_ssl_context()) as self._http:
+        with contextlib.ExitStack() as owned:
+            self._http = http if http is not None else owned.enter_context(watch_client())
+            since = started
             for name, check in steps:
                 if name in CONSUMER_SIDE and not self._gate_open(end):
                     return self._milestones()
+                if name in CONSUMER_SIDE:  # a gate opened late: watched from its opening
+                    since = max(since, self.clock.now())
+                interval = CONSUMER_POLL_INTERVAL_S if name in CONSUMER_SIDE else POLL_INTERVAL_S
                 while not check():
-                    if self.clock.now() >= end:
+                    since = self.clock.now()
+                    if since >= end:
                         return self._milestones()
-                    self.clock.sleep(POLL_INTERVAL_S)
-                self.reached[name] = self.clock.now() - started
+                    self.clock.sleep(interval)
+                answered = self.clock.now()
+                self.reached[name] = answered - started
+                self.resolution[name] = answered - since
+                since = answered
         return self._milestones()
 
     def _gate_open(self, end: float) -> bool:
@@ -78,7 +104,14 @@ class MilestoneWatch:
         return True
 
     def _milestones(self) -> list[Milestone]:
-        return [Milestone(name=name, at_s=self.reached.get(name)) for name in self.watched]
+        return [
+            Milestone(
+                name=name,
+                at_s=self.reached.get(name),
+                resolution_s=round(self.resolution[name], 4) if name in self.resolution else None,
+            )
+            for name in self.watched
+        ]
 
     def _service_up(self) -> bool:
         parts = urlsplit(self.memorykernel_url)
@@ -136,3 +169,41 @@ class MilestoneWatch:
     def _enriched_draft(self) -> bool:
         outcome = self.draft()
         return outcome.ok and outcome.applied
+
+
+class WatchThread:
+    """The restore watcher, ready before the restore starts: its Draft probe and HTTP client made
+    and its thread started, waiting; `start` hands it the watch, so none of that set-up, nor the
+    thread's start, falls inside the time it measures."""
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+        self.milestones: list[Milestone] = []
+        self._http = watch_client()
+        self._job: tuple[MilestoneWatch, float, float] | None = None
+        self._go = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="restore-watch", daemon=True)
+        self._thread.start()
+
+    def start(self, watch: MilestoneWatch, started: float, deadline_s: float) -> None:
+        """Watch from `started` (monotonic) for at most `deadline_s`."""
+        self._job = (watch, started, deadline_s)
+        self._go.set()
+
+    def _run(self) -> None:
+        self._go.wait()
+        if self._job is not None:
+            watch, started, deadline_s = self._job
+            self.milestones.extend(watch.run(started, deadline_s, self._http))
+
+    def join(self, timeout_s: float) -> None:
+        """Wait for the watch to end."""
+        self._thread.join(timeout=timeout_s)
+
+    def close(self) -> None:
+        """End a thread never started on a watch; close the probe and the client."""
+        if not self._go.is_set():
+            self._go.set()
+            self._thread.join(timeout=1.0)
+        self.probe.close()
+        self._http.close()

@@ -4,8 +4,9 @@ The fault responder answers `status:502` in front of MemoryKernel (Toxiproxy's u
 switched to it, as a responder drill does, so the consumer sees the 502s). The restore starts at t0; a timer thread
 switches the responder back to passthrough at exactly t0 + delay. The watch is built the way
 `DrillRun._restore` builds it (MemoryKernel checked directly, the consumer's preflight and an
-enriched Draft through the proxy; its Draft probe and HTTP client created after t0), so the error
-measured is the error a drill's report carries: measured time-to-restore - delay.
+enriched Draft through the proxy; its Draft probe, HTTP client and thread made before t0, as a
+drill makes them before the fault), so the error measured is the error a drill's report carries:
+measured time-to-restore - delay. Each trial keeps the watch's resolution beside it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from runner.errors import EnvironmentProblem
 from runner.faults.responder import FaultResponder
 from runner.faults.toxiproxy import ToxiproxyControl
 from runner.probes.draft import HttpDraftProbe
-from runner.restore import MilestoneWatch
+from runner.restore import MilestoneWatch, WatchThread
 
 RESTORE_DELAY_S = 2.0
 WATCH_GRACE_S = 5.0
@@ -40,6 +41,7 @@ class RestoreTrial:
     flip_late_s: float  # how late the timer actually flipped the responder (the bench's own error)
     milestones: dict[str, float | None]
     load: LoadSpan | None = None  # the machine during the trial
+    resolution_s: float | None = None  # the watch's resolution at the first enriched Draft
 
     @property
     def error_s(self) -> float | None:
@@ -93,6 +95,18 @@ def restore_trials(
                 responder.set_mode("status:502")
                 _await_fallback(checker)
                 flipped: list[float] = []
+                # As DrillRun: the watcher (its probe, client and thread) is ready before the start.
+                watcher = WatchThread(HttpDraftProbe(draft_url, 1.0))
+                watch = MilestoneWatch(
+                    clock=clock,
+                    memorykernel_url=endpoints.memorykernel_url,
+                    consumer_url=endpoints.consumer_url,
+                    expected_versions=(
+                        pin.expected_service_contract_version,
+                        pin.expected_api_contract_version,
+                    ),
+                    draft=watcher.probe.draft,
+                )
                 before = snapshot()
                 started = clock.now()
                 timer = threading.Thread(
@@ -102,22 +116,12 @@ def restore_trials(
                     daemon=True,
                 )
                 timer.start()
-                # As DrillRun._restore: the watch's probe and client come into being after the start.
-                watch_probe = HttpDraftProbe(draft_url, 1.0)
                 try:
-                    watch = MilestoneWatch(
-                        clock=clock,
-                        memorykernel_url=endpoints.memorykernel_url,
-                        consumer_url=endpoints.consumer_url,
-                        expected_versions=(
-                            pin.expected_service_contract_version,
-                            pin.expected_api_contract_version,
-                        ),
-                        draft=watch_probe.draft,
-                    )
-                    milestones = watch.run(started, delay_s + WATCH_GRACE_S)
+                    watcher.start(watch, started, delay_s + WATCH_GRACE_S)
+                    watcher.join(delay_s + WATCH_GRACE_S + 5.0)
                 finally:
-                    watch_probe.close()
+                    watcher.close()
+                milestones = watcher.milestones
                 timer.join(timeout=delay_s + WATCH_GRACE_S)
                 load = between(before, snapshot())
                 trial = RestoreTrial(
@@ -126,11 +130,18 @@ def restore_trials(
                     flip_late_s=(flipped[0] - (started + delay_s)) if flipped else float("nan"),
                     milestones={m.name.value: m.at_s for m in milestones},
                     load=load,
+                    resolution_s=milestones[-1].resolution_s if milestones else None,
                 )
                 results.append(trial)
                 error = f"{trial.error_s * 1000:+.1f} ms" if trial.error_s is not None else "never"
+                resolution = (
+                    f", resolution {trial.resolution_s * 1000:.1f} ms"
+                    if trial.resolution_s is not None
+                    else ""
+                )
                 progress(
-                    f"restore {delay_s:g} s {index + 1}/{trials}: error {error} ({load.describe()})"
+                    f"restore {delay_s:g} s {index + 1}/{trials}: error {error}{resolution} "
+                    f"({load.describe()})"
                 )
         finally:
             checker.close()

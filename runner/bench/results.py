@@ -159,6 +159,7 @@ def restore_section(
     delays: Json = {}
     for delay, trials in by_delay.items():
         errors = _errors(trials)
+        resolutions = [t.resolution_s * 1000 for t in trials if t.resolution_s is not None]
         milestones: dict[str, list[float]] = {}
         for trial in trials:
             for name, at in trial.milestones.items():
@@ -175,6 +176,7 @@ def restore_section(
             "load": load_json([t.load for t in trials]),
             "within_target": sum(1 for e in errors if abs(e) * 1000 <= RESTORE_TARGET_MS),
             "timer_late_ms": figure([t.flip_late_s * 1000 for t in trials], "ms").as_json(),
+            "resolution_ms": figure(resolutions, "ms").as_json() if resolutions else None,
             "milestones_s": {name: figure(v, "s").as_json() for name, v in milestones.items()},
         }
     return {"target_abs_error_ms": RESTORE_TARGET_MS, "by_delay_s": delays}

@@ -107,8 +107,11 @@ class InstantWatch:
 
     def __init__(self, **_: object) -> None: ...
 
-    def run(self, started: float, deadline_s: float) -> list[Milestone]:
-        return [Milestone(name=name, at_s=0.01 * i) for i, name in enumerate(MilestoneName, 1)]
+    def run(self, started: float, deadline_s: float, http: object = None) -> list[Milestone]:
+        return [
+            Milestone(name=name, at_s=0.01 * i, resolution_s=0.001 * i)
+            for i, name in enumerate(MilestoneName, 1)
+        ]
 
 
 @pytest.fixture(autouse=True)
@@ -156,6 +159,9 @@ def test_a_fault_drill_passes_and_judges_only_drafts_answered_inside_the_window(
     assert set(result.fallback_reasons) == {"offline"}
     assert set(result.other_fallback_reasons) <= {"query-error"}
     assert sum(result.fallback_reasons.values()) >= 5
+    ttr = result.time_to_restore
+    assert ttr is not None and ttr.total_s == ttr.milestones[-1].at_s
+    assert ttr.resolution_s == ttr.milestones[-1].resolution_s  # the clock's beside its time
 
 
 def test_a_fault_the_backend_cannot_inject_skips_the_drill_and_says_why() -> None:
