@@ -23,6 +23,9 @@ POLL_INTERVAL_S = 0.005  # MemoryKernel's side: a service coming up is not hamme
 CONSUMER_POLL_INTERVAL_S = 0.001
 CONSUMER_SIDE = (MilestoneName.PREFLIGHT_READY, MilestoneName.FIRST_ENRICHED_DRAFT)
 CALL_TIMEOUT_S = 0.5
+# A Draft still out at the deadline is waited for this long beyond it (its probe's own timeout
+# ends it sooner).
+DRAFT_JOIN_GRACE_S = 35.0
 
 
 def watch_client() -> httpx.Client:
@@ -48,6 +51,10 @@ class MilestoneWatch:
     draft: Callable[[], DraftOutcome]
     reached: dict[MilestoneName, float] = field(default_factory=dict)
     resolution: dict[MilestoneName, float] = field(default_factory=dict)
+    # The consumer's preflight route and its Drafts watched side by side (see
+    # _consumer_side_together); off, one after the other, as a watch on a fake clock must.
+    consumer_side_together: bool = True
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     repinned_to: str | None = None  # a rollback re-pins the consumer to this release tag
     watched: list[MilestoneName] = field(default_factory=list)
     # Set by a restore with a step of its own before the consumer's milestones count (a proxy
@@ -83,17 +90,77 @@ class MilestoneWatch:
                     return self._milestones()
                 if name in CONSUMER_SIDE:  # a gate opened late: watched from its opening
                     since = max(since, self.clock.now())
+                together = self.consumer_side_together and self.consumer_url is not None
+                if name is MilestoneName.PREFLIGHT_READY and together:
+                    self._consumer_side_together(started, since, end)
+                    return self._milestones()
                 interval = CONSUMER_POLL_INTERVAL_S if name in CONSUMER_SIDE else POLL_INTERVAL_S
-                while not check():
-                    since = self.clock.now()
-                    if since >= end:
-                        return self._milestones()
-                    self.clock.sleep(interval)
-                answered = self.clock.now()
-                self.reached[name] = answered - started
-                self.resolution[name] = answered - since
+                answered = self._poll(name, check, started, since, end, interval)
+                if answered is None:
+                    return self._milestones()
                 since = answered
         return self._milestones()
+
+    def _poll(
+        self,
+        name: MilestoneName,
+        check: Callable[[], bool],
+        started: float,
+        since: float,
+        end: float,
+        interval: float,
+        stop: threading.Event | None = None,
+    ) -> float | None:
+        """Check until true (the time it answered), the deadline or `stop` (None)."""
+        while not check():
+            since = self.clock.now()
+            if since >= end or (stop is not None and stop.is_set()):
+                return None
+            self.clock.sleep(interval)
+        answered = self.clock.now()
+        self._reach(name, answered - started, answered - since)
+        return answered
+
+    def _reach(self, name: MilestoneName, at_s: float, resolution_s: float) -> None:
+        with self._lock:
+            if name not in self.reached or at_s < self.reached[name]:
+                self.reached[name] = at_s
+                self.resolution[name] = resolution_s
+
+    def _consumer_side_together(self, started: float, since: float, end: float) -> None:
+        """The consumer's preflight route and its Drafts, watched side by side: the first
+        enriched Draft is not held up behind a preflight check still on its way, and proves the
+        preflight ready too (the consumer enriches a Draft only once its preflight is)."""
+        drafted = threading.Event()
+
+        def drafts() -> None:
+            try:
+                answered = self._poll(
+                    MilestoneName.FIRST_ENRICHED_DRAFT,
+                    self._enriched_draft,
+                    started,
+                    since,
+                    end,
+                    CONSUMER_POLL_INTERVAL_S,
+                )
+                if answered is not None:
+                    resolution = self.resolution[MilestoneName.FIRST_ENRICHED_DRAFT]
+                    self._reach(MilestoneName.PREFLIGHT_READY, answered - started, resolution)
+            finally:
+                drafted.set()
+
+        drafting = threading.Thread(target=drafts, name="restore-watch-drafts", daemon=True)
+        drafting.start()
+        self._poll(
+            MilestoneName.PREFLIGHT_READY,
+            self._preflight_ready,
+            started,
+            since,
+            end,
+            CONSUMER_POLL_INTERVAL_S,
+            stop=drafted,
+        )
+        drafting.join(timeout=max(end - self.clock.now(), 0.0) + DRAFT_JOIN_GRACE_S)
 
     def _gate_open(self, end: float) -> bool:
         gate = self.consumer_gate

@@ -110,3 +110,34 @@ def test_the_watch_thread_is_ready_before_the_restore_starts_and_closes_what_it_
     unused = WatchThread(Probe())
     unused.close()  # never started on a watch: its thread ends, the probe is closed
     assert closed == ["probe", "probe"]
+
+
+def test_the_first_enriched_draft_is_not_held_up_behind_the_consumers_preflight_check() -> None:
+    """With the consumer's preflight route still failing, Drafts are watched beside it: the first
+    enriched one is reached, and proves the preflight ready at the same moment."""
+    import threading
+
+    from runner.clock import SystemClock
+
+    preflight_asked = threading.Event()
+
+    class SlowPreflight(TimedWatch):
+        def _preflight_ready(self) -> bool:
+            preflight_asked.set()
+            return False  # its route never says ready within the watch
+
+    watch = SlowPreflight(
+        clock=SystemClock(),
+        memorykernel_url="http://127.0.0.1:9",
+        consumer_url="http://127.0.0.1:9",
+        expected_versions=("service.v2", "api.v1"),
+        draft=lambda: answer("ready", applied=True),
+    )
+    clock = SystemClock()
+    milestones = {m.name.value: m for m in watch.run(clock.now(), 5.0)}
+    first, preflight = milestones["first_enriched_draft"], milestones["preflight_ready"]
+    assert preflight_asked.is_set()
+    assert first.at_s is not None and first.resolution_s is not None
+    assert preflight.at_s == first.at_s and preflight.resolution_s == first.resolution_s
+    assert list(milestones) == ["service_up", "health_versions", "schema_ready",
+                                "preflight_ready", "first_enriched_draft"]  # fmt: skip

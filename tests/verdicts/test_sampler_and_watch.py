@@ -74,7 +74,8 @@ def test_a_draft_still_unanswered_when_the_sampler_stops_counts_as_unanswered() 
 
 
 class ScriptedWatch(MilestoneWatch):
-    """Each check passes once the fake clock reaches its time (no network)."""
+    """Each check passes once the fake clock reaches its time (no network); one check at a time,
+    as a fake clock needs (two threads sleeping on it would each move it)."""
 
     at: dict[str, float]
 
@@ -102,7 +103,8 @@ class ScriptedWatch(MilestoneWatch):
 
 def _watch(repinned_to: str | None, consumer: str | None = "http://c") -> ScriptedWatch:
     watch = ScriptedWatch(FakeClock(1000.0), "http://mk", consumer, ("service.v2", "api.v1"),
-                          draft=lambda: ENRICHED, repinned_to=repinned_to)  # fmt: skip
+                          draft=lambda: ENRICHED, repinned_to=repinned_to,
+                          consumer_side_together=False)  # fmt: skip
     watch.at = {"service_up": 0.1, "health_versions": 0.5, "schema_ready": 0.6,
                 "consumer_repinned": 1.2, "preflight_ready": 1.3, "first_enriched_draft": 1.4}  # fmt: skip
     return watch
