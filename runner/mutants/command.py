@@ -72,11 +72,20 @@ def chosen_defects(names: Sequence[str]) -> tuple[ConsumerDefect, ...]:
     """The mutants named by --mutant (default: the whole catalog), in catalog order."""
     if not names:
         return MUTANTS
-    from runner.consumers.defects import parse_defect
-
-    wanted = {parse_defect(name, "--mutant") for name in names}
-    if ConsumerDefect.NONE in wanted:
-        raise DefinitionError("--mutant: none is the healthy consumer, which always runs first")
+    known = {d.value: d for d in MUTANTS}
+    wanted = set()
+    for name in names:
+        if name.strip() == ConsumerDefect.NONE.value:
+            raise DefinitionError(
+                "--mutant: none is the healthy consumer, which always runs first; name a mutant "
+                "(`mkdrill mutants --list`)"
+            )
+        if name.strip() not in known:
+            raise DefinitionError(
+                f"--mutant: unknown mutant {name!r}; use one of {', '.join(known)} "
+                "(`mkdrill mutants --list`)"
+            )
+        wanted.add(known[name.strip()])
     return tuple(d for d in MUTANTS if d in wanted)
 
 

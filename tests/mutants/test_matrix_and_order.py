@@ -281,3 +281,19 @@ def test_a_drill_red_on_the_healthy_consumer_is_run_again_and_then_never_against
     assert engine.runs.count((D.NONE, "junk-page")) == 2
     assert all(n != "junk-page" for d, n in engine.runs if d is not D.NONE)
     assert matrix_of(session).verdict().red_on_healthy == ["junk-page"]
+
+
+def test_mutant_names_are_checked_against_the_catalog_only() -> None:
+    from runner.mutants.command import chosen_defects
+
+    assert chosen_defects(["stale-preflight", "draft-blocks"]) == (
+        D.DRAFT_BLOCKS,
+        D.STALE_PREFLIGHT,
+    )
+    with pytest.raises(
+        DefinitionError, match="--mutant: unknown mutant 'bogus'; use one of draft-blocks,"
+    ) as bad:
+        chosen_defects(["bogus"])
+    assert "none" not in str(bad.value).split("use one of", 1)[1]
+    with pytest.raises(DefinitionError, match="none is the healthy consumer"):
+        chosen_defects(["none"])
