@@ -44,4 +44,12 @@ def test_your_consumer_passes_the_nightly_on_compose_with_consumer_side_drills_n
         report["consumer"]["kind"] == "url" and report["consumer"]["capacity"]["drafts_per_s"] > 0
     )
     assert not any("assistsupport" in image for image in report["images"])  # no reference one
+    assert report["consumer"]["target"] == url
+    assert "ASSISTSUPPORT_ENABLE_MEMORY_KERNEL" in report["consumer"]["not_applied"]
+    # every restore reached its consumer's milestones, read from its Draft answers: none null
+    restores = [d["time_to_restore"] for d in report["drills"] if d["time_to_restore"]]
+    assert restores and all(m["at_s"] is not None for r in restores for m in r["milestones"]), (
+        restores
+    )
+    assert all("preflight_ready" in {m["name"] for m in r["milestones"]} for r in restores)
     assert labelled(docker_client, report["run_id"]) == []  # nothing left behind
