@@ -101,9 +101,11 @@ def print_plan(plan: RunPlan) -> None:
     if target is not None:
         repin = " (consumer re-pinned)" if target.crosses_contract(pin) else ""
         print(f"rollback to last green: {target.trio.describe()}{repin}; {target.provenance}")
+    # A consumer mkdrill cannot set variables in keeps its own timeout: the run only assumes it.
+    assumed = "" if plan.under_test.sets_env else " (assumed: mkdrill cannot set it there)"
     print(
         f"consumer under test: {plan.under_test.describe()}, timeout "
-        f"{plan.drill_settings.consumer_timeout_ms} ms, MemoryKernel proxy at "
+        f"{plan.drill_settings.consumer_timeout_ms} ms{assumed}, MemoryKernel proxy at "
         f"{plan.proxy_listen or 'a free loopback port'}"
     )
     rows = [

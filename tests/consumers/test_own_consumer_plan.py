@@ -84,3 +84,16 @@ def test_the_ask_body_variable_of_the_reference_is_left_unused_for_yours(tmp_pat
     # its ask-body drill is not applicable, never run as if the body were chosen
     row = next(line for line in done.stdout.splitlines() if line.startswith("contract-shipped"))
     assert "mkdrill cannot choose the ask body" in row
+
+
+@pytest.mark.parametrize(("probe", "assumed"), [("url", True), ("command", False)])
+def test_a_timeout_mkdrill_cannot_set_is_said_to_be_assumed(
+    tmp_path: Path, probe: str, assumed: bool
+) -> None:
+    done = mkdrill(
+        "run", "--dry-run", *PROBES[probe], "--consumer-timeout-ms", "700", cwd=tmp_path
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = proxy_line(done.stdout)
+    assert "timeout 700 ms" in line
+    assert ("(assumed: mkdrill cannot set it there)" in line) is assumed, line
