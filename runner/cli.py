@@ -6,6 +6,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+from runner._imports import skip_httpx_command_line
+
+skip_httpx_command_line()  # before any command module imports httpx; the package itself stays inert
+
 import typer
 
 from runner.commands import bench as bench_options

@@ -24,7 +24,7 @@ def _loaded_after(code: str) -> dict[str, object]:
 
 def test_a_run_imports_httpx_without_its_command_line() -> None:
     loaded = _loaded_after(
-        "import runner.run_command, runner.backends.local, runner.bench.attached\n"
+        "import runner.cli, runner.run_command, runner.backends.local, runner.bench.attached\n"
         "import httpx\n"
         "assert httpx.Client(timeout=1.0) is not None"
     )
@@ -36,7 +36,7 @@ def test_httpx_command_line_still_imports_when_asked_for() -> None:
         [
             sys.executable,
             "-c",
-            "import runner, httpx, httpx._main; print(callable(httpx._main.main))",
+            "import runner.cli, httpx, httpx._main; print(callable(httpx._main.main))",
         ],
         capture_output=True,
         text=True,
