@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 import json
-import resource
+import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from runner.pins import default_pin_path
@@ -17,16 +18,24 @@ PIN = default_pin_path("v0.4.0")
 
 
 def one_draft(*args: str, **variables: str) -> tuple[dict[str, Any], float]:
-    """One Draft by command, and the CPU seconds (user + system) its process spent."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [sys.executable, str(OWN_CONSUMER), "draft", "--pin", str(PIN), *args],
-        capture_output=True, text=True, timeout=60, env=consumer_environment(**variables),
-    )  # fmt: skip
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert done.returncode == 0, done.stderr
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return json.loads(done.stdout), cpu
+    """One Draft by command, and the CPU seconds (user + system) its own process spent.
+
+    Read from that child's wait4, not from RUSAGE_CHILDREN: every Popen reaps finished children of
+    earlier tests on its way, and their CPU would land in the difference.
+    """
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(
+            [sys.executable, str(OWN_CONSUMER), "draft", "--pin", str(PIN), *args],
+            stdout=subprocess.PIPE, stderr=errors, env=consumer_environment(**variables),
+        )  # fmt: skip
+        assert child.stdout is not None
+        with child.stdout:
+            output = child.stdout.read()  # to the end: the child has exited or closed it
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        assert child.returncode == 0, errors.read().decode(errors="replace")
+    return json.loads(output), usage.ru_utime + usage.ru_stime
 
 
 def test_a_draft_costs_100_ms_of_cpu_as_the_real_adapters_client_does() -> None:
