@@ -97,15 +97,17 @@ class StalledListener:
         self.address = f"127.0.0.1:{self.port}"
         self._filler = socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT_S)
         self.accepted: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self._acceptor: threading.Thread | None = None
 
     def serve(self) -> None:
         """Start accepting: the queue drains and later SYNs (or their retries) are answered."""
         self._listener.settimeout(0.05)
-        thread = threading.Thread(target=self._accept_all, daemon=True)
-        thread.start()
+        self._acceptor = threading.Thread(target=self._accept_all, daemon=True)
+        self._acceptor.start()
 
     def _accept_all(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 connection, _peer = self._listener.accept()
             except TimeoutError:
@@ -115,7 +117,11 @@ class StalledListener:
             self.accepted.append(connection)
 
     def close(self) -> None:
-        """Close the listener, the filler and everything accepted."""
+        """Stop accepting, then close the listener, the filler and everything accepted (a
+        connection accepted while closing is closed too, never left to the collector)."""
+        self._stopping.set()
+        if self._acceptor is not None:
+            self._acceptor.join(IO_TIMEOUT_S)
         for sock in (self._listener, self._filler, *self.accepted):
             sock.close()
 
