@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parent
 SHIPPED = {
     "drills": ("*.yaml",),
     "rehearsals": ("*.yaml",),
-    "compose": ("docker-compose.yml", "Dockerfile", "toxiproxy.json", "toxiproxy-entrypoint.py", "README.md"),
+    "compose": (
+        "docker-compose.yml",
+        "Dockerfile",
+        "toxiproxy.json",
+        "toxiproxy-entrypoint.py",
+        "README.md",
+    ),
 }
 
 
