@@ -16,12 +16,23 @@ from runner.commands import bench as bench_options
 from runner.commands.help import spell_out_short_help
 from runner.commands.mutants import mutants as mutants_command
 from runner.commands.options import (
+    DEFAULT_RATE_HZ,
+    DEFAULT_REPORTS,
     AskBody,
     Backend,
+    BackendOption,
     ConsumerTimeoutOption,
+    DrillsArgument,
+    DrillsDirOption,
     MemoryKernelImageOption,
+    SuiteOption,
+    ToxiproxyImageOption,
     ToxiproxyUrlOption,
+    backend_option,
     compose_only_image,
+    out_option,
+    rate_option,
+    reports_root,
 )
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
@@ -58,39 +69,15 @@ def mkdrill(
     """Chaos and rollback drills: the AssistSupport Draft flow must survive every MemoryKernel fault."""
 
 
-DEFAULT_REPORTS = Path("reports")
 STEADY_RATE_HZ = 100.0  # the probe's default while waiting for the steady state
-
-
-def _reports_root(out: Path | None) -> Path:
-    return out.parent if out is not None else DEFAULT_REPORTS
-
-
-TOXIPROXY_IMAGE_ENV = "MKDRILL_TOXIPROXY_IMAGE"
-TOXIPROXY_IMAGE_HELP = (
-    "compose: the Toxiproxy image, e.g. your mirror of ghcr.io/shopify/toxiproxy:2.12.0 "
-    "(default: ghcr.io/shopify/toxiproxy:2.9.0 when the engine has it, else the embedded "
-    "mkdrill-toxiproxy)."
-)
 
 
 @app.command("run")
 def run(
     ctx: typer.Context,
-    drills: Annotated[
-        list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")
-    ] = None,
-    suite: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MKDRILL_SUITE",
-            help="nightly, quarterly, rehearsal or contract (default nightly).",
-        ),
-    ] = None,
-    backend: Annotated[
-        Backend,
-        typer.Option(envvar="MKDRILL_BACKEND", help="local (processes, no Docker) or compose."),
-    ] = Backend.local,
+    drills: DrillsArgument = None,
+    suite: SuiteOption = None,
+    backend: BackendOption = Backend.local,
     pin: Annotated[
         Path | None,
         typer.Option(
@@ -100,10 +87,7 @@ def run(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option(
-            envvar="MKDRILL_OUT",
-            help="Report folder; default reports/<run-id>. The ledger lives in its parent.",
-        ),
+        out_option("Report folder; default reports/<run-id>. The ledger lives in its parent."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")
@@ -111,21 +95,15 @@ def run(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Skip the remaining drills after the first failure.")
     ] = False,
-    drills_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/."),
-    ] = None,
+    drills_dir: DrillsDirOption = None,
     toxiproxy: ToxiproxyUrlOption = None,
     rate: Annotated[
         float,
-        typer.Option(
-            envvar="MKDRILL_RATE",
-            min=MIN_RATE_HZ,
-            max=200,
-            help=f"Drafts/s during the fault and restore (at least {MIN_RATE_HZ:g}; at most 70% "
-            "of the consumer's capacity).",
+        rate_option(
+            f"Drafts/s during the fault and restore (at least {MIN_RATE_HZ:g}; at most 70% "
+            "of the consumer's capacity)."
         ),
-    ] = 25.0,
+    ] = DEFAULT_RATE_HZ,
     consumer_timeout_ms: ConsumerTimeoutOption = None,
     steady_rate: Annotated[
         float,
@@ -161,13 +139,7 @@ def run(
         ),
     ] = "none",
     memorykernel_image: MemoryKernelImageOption = None,
-    toxiproxy_image: Annotated[
-        str | None,
-        typer.Option(
-            envvar=TOXIPROXY_IMAGE_ENV,
-            help=TOXIPROXY_IMAGE_HELP,
-        ),
-    ] = None,
+    toxiproxy_image: ToxiproxyImageOption = None,
     memorykernel_bin: Annotated[
         list[str] | None,
         typer.Option(
@@ -250,7 +222,7 @@ def run(
         consumer_timeout_ms=consumer_timeout_ms,
         ask_body=ask_body.value,
         consumer_defect=parse_defect(consumer_defect),
-        reports_root=_reports_root(out),
+        reports_root=reports_root(out),
         load_workers=load,
         memorykernel_bins=binaries,
         steady_rate_hz=steady_rate,
@@ -378,7 +350,7 @@ env_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(env_app, name="env")
-BackendOption = Annotated[Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local or compose.")]
+EnvBackendOption = Annotated[Backend, backend_option("local or compose.")]
 RootOption = Annotated[
     Path,
     typer.Option(
@@ -390,12 +362,10 @@ RootOption = Annotated[
 @env_app.command("up")
 def env_up(
     ctx: typer.Context,
-    backend: BackendOption = Backend.local,
+    backend: EnvBackendOption = Backend.local,
     pin: Annotated[Path | None, typer.Option(help="AssistSupport pin file.")] = None,
     reports: RootOption = DEFAULT_REPORTS,
-    toxiproxy_image: Annotated[
-        str | None, typer.Option(envvar=TOXIPROXY_IMAGE_ENV, help=TOXIPROXY_IMAGE_HELP)
-    ] = None,
+    toxiproxy_image: ToxiproxyImageOption = None,
     replace: Annotated[
         bool,
         typer.Option("--replace", help="Stop the environment that is up and start a new one."),
@@ -422,7 +392,9 @@ def env_up(
 
 
 @env_app.command("down")
-def env_down(backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS) -> None:
+def env_down(
+    backend: EnvBackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
+) -> None:
     """Stop the environment started by `mkdrill env up`."""
     from runner.env_command import env_down as down
 
@@ -431,7 +403,7 @@ def env_down(backend: BackendOption = Backend.local, reports: RootOption = DEFAU
 
 @env_app.command("status")
 def env_status(
-    backend: BackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
+    backend: EnvBackendOption = Backend.local, reports: RootOption = DEFAULT_REPORTS
 ) -> None:
     """Show the `env up` environment's URLs, other environments and leftovers of mkdrill runs."""
     from runner.env_command import env_status as status
@@ -441,7 +413,7 @@ def env_status(
 
 @env_app.command("reset")
 def env_reset(
-    backend: BackendOption = Backend.local,
+    backend: EnvBackendOption = Backend.local,
     reports: RootOption = DEFAULT_REPORTS,
     force_all: Annotated[
         bool,

@@ -7,28 +7,31 @@ from typing import Annotated
 
 import typer
 
-from runner.commands.options import Backend, compose_only_image
-from runner.limits import MIN_RATE_HZ
+from runner.commands.options import (
+    DEFAULT_RATE_HZ,
+    Backend,
+    BackendOption,
+    DrillsArgument,
+    DrillsDirOption,
+    MemoryKernelImageOption,
+    SuiteOption,
+    ToxiproxyImageBriefOption,
+    ToxiproxyUrlOption,
+    compose_only_image,
+    consumer_timeout_option,
+    out_option,
+    rate_option,
+    reports_root,
+)
 
 
 def mutants(
     ctx: typer.Context,
-    drills: Annotated[
-        list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")
-    ] = None,
-    suite: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MKDRILL_SUITE",
-            help="nightly, quarterly, rehearsal or contract (default nightly).",
-        ),
-    ] = None,
+    drills: DrillsArgument = None,
+    suite: SuiteOption = None,
     out: Annotated[
         Path | None,
-        typer.Option(
-            envvar="MKDRILL_OUT",
-            help="Report folder (report.json, report.html); default reports/mutants-<run-id>.",
-        ),
+        out_option("Report folder (report.json, report.html); default reports/mutants-<run-id>."),
     ] = None,
     full: Annotated[
         bool,
@@ -52,53 +55,24 @@ def mutants(
     list_only: Annotated[
         bool, typer.Option("--list", help="Print the mutant catalog and exit.")
     ] = False,
-    backend: Annotated[
-        Backend,
-        typer.Option(envvar="MKDRILL_BACKEND", help="local (processes, no Docker) or compose."),
-    ] = Backend.local,
+    backend: BackendOption = Backend.local,
     pin: Annotated[
         Path | None,
         typer.Option(
             envvar="MKDRILL_PIN", help="AssistSupport pin file; default: the one it ships."
         ),
     ] = None,
-    drills_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/."),
-    ] = None,
+    drills_dir: DrillsDirOption = None,
     consumer_timeout_ms: Annotated[
         int | None,
-        typer.Option(
-            envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
-            min=100,
-            max=30000,
-            help="The consumer's timeout; default the pin's (2500 ms). 500 is the fast profile.",
+        consumer_timeout_option(
+            "The consumer's timeout; default the pin's (2500 ms). 500 is the fast profile."
         ),
     ] = None,
-    rate: Annotated[
-        float,
-        typer.Option(
-            envvar="MKDRILL_RATE",
-            min=MIN_RATE_HZ,
-            max=200,
-            help="Drafts/s during the fault and restore.",
-        ),
-    ] = 25.0,
-    toxiproxy: Annotated[
-        str | None,
-        typer.Option(envvar="MKDRILL_TOXIPROXY", help="URL of a running Toxiproxy API to use."),
-    ] = None,
-    memorykernel_image: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MKDRILL_MEMORYKERNEL_IMAGE",
-            help="compose: your MemoryKernel image repository (tags from the pins).",
-        ),
-    ] = None,
-    toxiproxy_image: Annotated[
-        str | None,
-        typer.Option(envvar="MKDRILL_TOXIPROXY_IMAGE", help="compose: the Toxiproxy image."),
-    ] = None,
+    rate: Annotated[float, rate_option("Drafts/s during the fault and restore.")] = DEFAULT_RATE_HZ,
+    toxiproxy: ToxiproxyUrlOption = None,
+    memorykernel_image: MemoryKernelImageOption = None,
+    toxiproxy_image: ToxiproxyImageBriefOption = None,
     probe_url: Annotated[
         str | None,
         typer.Option(
@@ -142,7 +116,7 @@ def mutants(
             rate_hz=rate,
             consumer_timeout_ms=consumer_timeout_ms,
             ask_body="patched",
-            reports_root=out.parent if out is not None else Path("reports"),
+            reports_root=reports_root(out),
         ),
         mode="full" if full else "quick",
         defects=chosen_defects(list(mutant or [])),

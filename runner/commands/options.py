@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+
+from runner.limits import MIN_RATE_HZ
+
+DEFAULT_REPORTS = Path("reports")
+DEFAULT_RATE_HZ = 25.0
 
 
 class AskBody(StrEnum):
@@ -20,6 +26,11 @@ class Backend(StrEnum):
 
     local = "local"
     compose = "compose"
+
+
+def reports_root(out: Path | None) -> Path:
+    """The reports root (ledger, state) of a run: --out's parent, else reports/."""
+    return out.parent if out is not None else DEFAULT_REPORTS
 
 
 def compose_only_image(ctx: typer.Context, backend: Backend, image: str | None) -> str | None:
@@ -37,16 +48,57 @@ def compose_only_image(ctx: typer.Context, backend: Backend, image: str | None) 
     )
 
 
+# An option whose help differs per command (what its default is there) is made by a function
+# that holds its variable and limits; the commands give only the help.
+
+
+def backend_option(help: str) -> Any:
+    """--backend (MKDRILL_BACKEND) with this command's help."""
+    return typer.Option(envvar="MKDRILL_BACKEND", help=help)
+
+
+def out_option(help: str) -> Any:
+    """--out (MKDRILL_OUT), the run's report folder, with this command's help."""
+    return typer.Option(envvar="MKDRILL_OUT", help=help)
+
+
+def rate_option(help: str) -> Any:
+    """--rate (MKDRILL_RATE), Drafts/s during the fault, with this command's help."""
+    return typer.Option(envvar="MKDRILL_RATE", min=MIN_RATE_HZ, max=200, help=help)
+
+
+def consumer_timeout_option(help: str) -> Any:
+    """--consumer-timeout-ms (MKDRILL_CONSUMER_TIMEOUT_MS) with this command's help."""
+    return typer.Option(envvar="MKDRILL_CONSUMER_TIMEOUT_MS", min=100, max=30000, help=help)
+
+
+def toxiproxy_image_option(help: str) -> Any:
+    """--toxiproxy-image (MKDRILL_TOXIPROXY_IMAGE) with this command's help."""
+    return typer.Option(envvar="MKDRILL_TOXIPROXY_IMAGE", help=help)
+
+
 Host = Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")]
 
+DrillsArgument = Annotated[
+    list[str] | None, typer.Argument(help="Drill names or files; default: the suite.")
+]
+SuiteOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="MKDRILL_SUITE",
+        help="nightly, quarterly, rehearsal or contract (default nightly).",
+    ),
+]
+DrillsDirOption = Annotated[
+    Path | None,
+    typer.Option(envvar="MKDRILL_DRILLS_DIR", help="Drill catalog folder; default drills/."),
+]
+BackendOption = Annotated[Backend, backend_option("local (processes, no Docker) or compose.")]
 ConsumerTimeoutOption = Annotated[
     int | None,
-    typer.Option(
-        envvar="MKDRILL_CONSUMER_TIMEOUT_MS",
-        min=100,
-        max=30000,
-        help="ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: none set, so "
-        "the pin's default_timeout_ms (2500 ms as shipped). 500 is the fast profile.",
+    consumer_timeout_option(
+        "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS for the consumer; default: none set, so "
+        "the pin's default_timeout_ms (2500 ms as shipped). 500 is the fast profile."
     ),
 ]
 ToxiproxyUrlOption = Annotated[
@@ -59,4 +111,15 @@ MemoryKernelImageOption = Annotated[
         envvar="MKDRILL_MEMORYKERNEL_IMAGE",
         help="compose: your MemoryKernel image repository (tags from the pins).",
     ),
+]
+ToxiproxyImageOption = Annotated[
+    str | None,
+    toxiproxy_image_option(
+        "compose: the Toxiproxy image, e.g. your mirror of ghcr.io/shopify/toxiproxy:2.12.0 "
+        "(default: ghcr.io/shopify/toxiproxy:2.9.0 when the engine has it, else the embedded "
+        "mkdrill-toxiproxy)."
+    ),
+]
+ToxiproxyImageBriefOption = Annotated[
+    str | None, toxiproxy_image_option("compose: the Toxiproxy image.")
 ]

@@ -9,12 +9,18 @@ from typing import Annotated
 import typer
 
 from runner.commands.options import (
+    DEFAULT_RATE_HZ,
     Backend,
     ConsumerTimeoutOption,
     MemoryKernelImageOption,
+    ToxiproxyImageBriefOption,
     ToxiproxyUrlOption,
+    backend_option,
+    compose_only_image,
+    out_option,
+    rate_option,
+    reports_root,
 )
-from runner.limits import MIN_RATE_HZ
 
 
 def rehearse(
@@ -42,14 +48,11 @@ def rehearse(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option(
-            envvar="MKDRILL_OUT",
-            help="Folder for rehearsal.json, summary.md, report.html; default reports/<id>. The ledger lives in its parent.",
+        out_option(
+            "Folder for rehearsal.json, summary.md, report.html; default reports/<id>. The ledger lives in its parent."
         ),
     ] = None,
-    backend: Annotated[
-        Backend, typer.Option(envvar="MKDRILL_BACKEND", help="local (processes) or compose.")
-    ] = Backend.local,
+    backend: Annotated[Backend, backend_option("local (processes) or compose.")] = Backend.local,
     pin: Annotated[
         Path | None,
         typer.Option(
@@ -64,13 +67,10 @@ def rehearse(
     consumer_timeout_ms: ConsumerTimeoutOption = None,
     rate: Annotated[
         float,
-        typer.Option(
-            envvar="MKDRILL_RATE",
-            min=MIN_RATE_HZ,
-            max=200,
-            help="Draft probe samples per second (a scenario's surge_rate_hz raises it during the incident).",
+        rate_option(
+            "Draft probe samples per second (a scenario's surge_rate_hz raises it during the incident)."
         ),
-    ] = 25.0,
+    ] = DEFAULT_RATE_HZ,
     idle_limit: Annotated[
         float | None,
         typer.Option(
@@ -85,14 +85,9 @@ def rehearse(
     ] = False,
     toxiproxy: ToxiproxyUrlOption = None,
     memorykernel_image: MemoryKernelImageOption = None,
-    toxiproxy_image: Annotated[
-        str | None,
-        typer.Option(envvar="MKDRILL_TOXIPROXY_IMAGE", help="compose: the Toxiproxy image."),
-    ] = None,
+    toxiproxy_image: ToxiproxyImageBriefOption = None,
 ) -> None:
     """Rehearse an incident: faults injected, the rollback checklist worked through (by you, or --auto), timed."""
-    from runner.cli import _reports_root
-    from runner.commands.options import compose_only_image
     from runner.rehearsal.catalog import default_scenarios_dir
     from runner.rehearsal.command import RehearseRequest, execute
 
@@ -104,7 +99,7 @@ def rehearse(
         blind=blind,
         auto=auto,
         out=out,
-        reports_root=_reports_root(out),
+        reports_root=reports_root(out),
         backend=backend.value,
         pin=pin,
         scenarios_dir=scenarios_dir,
