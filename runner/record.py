@@ -129,8 +129,9 @@ class Milestone(_Record):
     at_s: float | None
     resolution_s: float | None = Field(
         default=None,
-        description="the watcher's resolution here: from the end of the check before (or from "
-        "when this milestone began to be watched) to the answer that reached it",
+        description="the watcher's resolution here: at_s is when the check that reached it was "
+        "sent; the check sent this many seconds before found it not reached yet (or, reached on "
+        "its first check, the milestone before it was this long before)",
     )
 
 
@@ -143,8 +144,9 @@ class TimeToRestore(_Record):
     total_s: float | None
     resolution_s: float | None = Field(
         default=None,
-        description="the restore clock's resolution at total_s: the first enriched Draft was "
-        "seen within this many seconds before it (the check that saw it and the gap before)",
+        description="the restore clock's resolution at total_s: the Draft asked for at total_s "
+        "was enriched, the one asked for this many seconds before it was not (the check that "
+        "found it not restored and the gap after it)",
     )
     budget_s: float
     within_budget: bool

@@ -60,14 +60,19 @@ class MilestoneWatch:
     # Set by a restore with a step of its own before the consumer's milestones count (a proxy
     # flush): preflight and the first enriched Draft are watched only once it is set.
     consumer_gate: threading.Event | None = None
+    # A consumer of yours: the last Draft answer a check read, and whether a check is to read it
+    # again instead of asking for a new Draft (see _proves).
+    _answer: DraftOutcome | None = field(default=None, repr=False)
+    _reread: bool = field(default=False, repr=False)
 
     def run(
         self, started: float, deadline_s: float, http: httpx.Client | None = None
     ) -> list[Milestone]:
         """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone.
 
-        Each milestone reached carries its resolution: the time from the end of the check before
-        it (or from when it began to be watched) to the answer that reached it, the interval in
+        Each milestone is timed at the sending of the check that reached it, and carries its
+        resolution: the time since the check before it was sent (one that found it not reached
+        yet), or since the milestone before it when its first check reached it: the interval in
         which the watcher saw it happen. `http` is a client made beforehand (else one is made).
         """
         steps: list[tuple[MilestoneName, Callable[[], bool]]] = [
@@ -84,22 +89,51 @@ class MilestoneWatch:
         self.watched = [name for name, _ in steps]
         with contextlib.ExitStack() as owned:
             self._http = http if http is not None else owned.enter_context(watch_client())
-            since = started
+            since, previous = started, None
             for name, check in steps:
-                if name in CONSUMER_SIDE and not self._gate_open(end):
-                    return self._milestones()
-                if name in CONSUMER_SIDE:  # a gate opened late: watched from its opening
-                    since = max(since, self.clock.now())
+                if name in CONSUMER_SIDE:
+                    gate = self.consumer_gate
+                    waited = gate is not None and not gate.is_set()
+                    if not self._gate_open(end):
+                        return self._milestones()
+                    if waited:  # a gate opened late: watched from its opening
+                        since = max(since, self.clock.now())
+                        self._answer = None  # an answer from before it proves nothing
                 together = self.consumer_side_together and self.consumer_url is not None
                 if name is MilestoneName.PREFLIGHT_READY and together:
                     self._consumer_side_together(started, since, end)
                     return self._milestones()
+                if previous is not None and self._proves(check):
+                    # the Draft answer that reached the milestone before reaches this one too
+                    self._reach(name, since - started, self.resolution[previous])
+                    previous = name
+                    continue
                 interval = CONSUMER_POLL_INTERVAL_S if name in CONSUMER_SIDE else POLL_INTERVAL_S
-                answered = self._poll(name, check, started, since, end, interval)
-                if answered is None:
+                asked = self._poll(name, check, started, since, end, interval)
+                if asked is None:
                     return self._milestones()
-                since = answered
+                since, previous = asked, name
         return self._milestones()
+
+    def _proves(self, check: Callable[[], bool]) -> bool:
+        """Whether the Draft answer of yours that the last check read passes `check` as well.
+
+        One answer can prove the pin, the preflight and an enriched Draft at once: a new Draft for
+        each would add its whole round trip to the time of the next milestone.
+        """
+        if self.consumer_url is not None or self._answer is None:
+            return False
+        self._reread = True
+        try:
+            return check()
+        finally:
+            self._reread = False
+
+    def _your_answer(self) -> DraftOutcome:
+        """A Draft answer for a check of a consumer of yours: a new one, or the last one again."""
+        if self._answer is None or not self._reread:
+            self._answer = self.draft()
+        return self._answer
 
     def _poll(
         self,
@@ -111,15 +145,22 @@ class MilestoneWatch:
         interval: float,
         stop: threading.Event | None = None,
     ) -> float | None:
-        """Check until true (the time it answered), the deadline or `stop` (None)."""
-        while not check():
-            since = self.clock.now()
-            if since >= end or (stop is not None and stop.is_set()):
+        """Check until true (the time that check was sent), the deadline or `stop` (None).
+
+        Each check is timed when it is sent: a check that answers true proves the milestone was
+        reached when it went out (its answer's way back is the check's own latency, not restore
+        time), and one that answers false proves it was not yet reached when it went out.
+        """
+        while True:
+            asked = self.clock.now()
+            if check():
+                break
+            if self.clock.now() >= end or (stop is not None and stop.is_set()):
                 return None
+            since = asked
             self.clock.sleep(interval)
-        answered = self.clock.now()
-        self._reach(name, answered - started, answered - since)
-        return answered
+        self._reach(name, asked - started, asked - since)
+        return asked
 
     def _reach(self, name: MilestoneName, at_s: float, resolution_s: float) -> None:
         with self._lock:
@@ -135,7 +176,7 @@ class MilestoneWatch:
 
         def drafts() -> None:
             try:
-                answered = self._poll(
+                asked = self._poll(
                     MilestoneName.FIRST_ENRICHED_DRAFT,
                     self._enriched_draft,
                     started,
@@ -143,9 +184,9 @@ class MilestoneWatch:
                     end,
                     CONSUMER_POLL_INTERVAL_S,
                 )
-                if answered is not None:
+                if asked is not None:
                     resolution = self.resolution[MilestoneName.FIRST_ENRICHED_DRAFT]
-                    self._reach(MilestoneName.PREFLIGHT_READY, answered - started, resolution)
+                    self._reach(MilestoneName.PREFLIGHT_READY, asked - started, resolution)
             finally:
                 drafted.set()
 
@@ -215,7 +256,7 @@ class MilestoneWatch:
 
     def _consumer_repinned(self) -> bool:
         if self.consumer_url is None:  # yours: what its Draft answer's preflight says it carries
-            said = self.draft().consumer_pin
+            said = self._your_answer().consumer_pin
             return said is not None and said.startswith(
                 f"{self.repinned_to} {self.expected_versions[0]}/"
             )
@@ -228,13 +269,13 @@ class MilestoneWatch:
 
     def _preflight_ready(self) -> bool:
         if self.consumer_url is None:  # yours: the preflight its Draft answer carries
-            outcome = self.draft()
+            outcome = self._your_answer()
             return outcome.preflight_status == "ready" or (outcome.ok and outcome.applied)
         data = self._json("GET", f"{self.consumer_url}/v1/preflight")
         return data is not None and data.get("status") == "ready"
 
     def _enriched_draft(self) -> bool:
-        outcome = self.draft()
+        outcome = self._your_answer() if self.consumer_url is None else self.draft()
         return outcome.ok and outcome.applied
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from runner.clock import FakeClock
 from runner.probes.draft import DraftOutcome
+from runner.record import Milestone
 from runner.restore import CONSUMER_POLL_INTERVAL_S, MilestoneWatch, WatchThread
 
 
@@ -52,9 +55,22 @@ class TimedWatch(MilestoneWatch):
         return True
 
 
+def watch_yours(clock: FakeClock, draft: Callable[[], DraftOutcome]) -> dict[str, Milestone]:
+    """Watch a consumer of yours from now: its milestones by name."""
+    watch = TimedWatch(
+        clock=clock,
+        memorykernel_url="http://127.0.0.1:9",
+        consumer_url=None,
+        expected_versions=("service.v2", "api.v1"),
+        draft=draft,
+    )
+    return {m.name.value: m for m in watch.run(clock.now(), 5.0)}
+
+
 def test_each_milestone_carries_the_watchs_resolution_beside_its_time() -> None:
-    """A Draft takes 10 ms: the preflight is seen ready on the 4th, the resolution is that check
-    plus the gap before it (the end of the 3rd), not the time since the restore started."""
+    """A Draft takes 10 ms: the preflight is seen ready on the 4th, timed when the 4th was sent;
+    the resolution is the 3rd check plus the gap after it, not the time since the restore started.
+    That answer was enriched too: it is the first enriched Draft, no 5th Draft asked for."""
     clock = FakeClock()
     calls: list[int] = []
 
@@ -64,22 +80,56 @@ def test_each_milestone_carries_the_watchs_resolution_beside_its_time() -> None:
         ready = len(calls) >= 4
         return answer("ready" if ready else "offline", applied=ready)
 
-    started = clock.now()
-    watch = TimedWatch(
-        clock=clock,
-        memorykernel_url="http://127.0.0.1:9",
-        consumer_url=None,
-        expected_versions=("service.v2", "api.v1"),
-        draft=draft,
-    )
-    milestones = {m.name.value: m for m in watch.run(started, 5.0)}
+    milestones = watch_yours(clock, draft)
     preflight, first = milestones["preflight_ready"], milestones["first_enriched_draft"]
     gap = CONSUMER_POLL_INTERVAL_S
-    assert preflight.at_s == pytest.approx(4 * 0.010 + 3 * gap)
+    assert preflight.at_s == pytest.approx(3 * (0.010 + gap))
     assert preflight.resolution_s == pytest.approx(0.010 + gap)
-    assert first.at_s == pytest.approx(preflight.at_s + 0.010)
-    assert first.resolution_s == pytest.approx(0.010)
+    assert first.at_s == preflight.at_s and first.resolution_s == preflight.resolution_s
+    assert len(calls) == 4
     assert milestones["service_up"].resolution_s == 0.0
+
+
+def test_a_ready_preflight_that_is_not_enriched_yet_asks_for_the_next_draft() -> None:
+    """Your consumer says its preflight is ready but falls back (the ask still fails): the first
+    enriched Draft is a later one, timed when it was asked for."""
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def draft() -> DraftOutcome:
+        clock.advance(0.010)
+        calls.append(1)
+        return answer("ready", applied=len(calls) >= 3)
+
+    milestones = watch_yours(clock, draft)
+    preflight, first = milestones["preflight_ready"], milestones["first_enriched_draft"]
+    gap = CONSUMER_POLL_INTERVAL_S
+    assert preflight.at_s == 0.0
+    assert first.at_s == pytest.approx(2 * 0.010 + gap)
+    assert first.resolution_s == pytest.approx(0.010 + gap)
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("restored_at", [0.0005, 0.0123, 0.0217, 0.0301, 0.0449])
+def test_the_restore_lies_within_the_resolution_before_the_time_reported(
+    restored_at: float,
+) -> None:
+    """A Draft is asked for, the consumer calls MemoryKernel 1 ms later, its answer comes back
+    after 10 ms (fallbacks after 4 ms). The time reported is when the enriched Draft was asked
+    for, never its answer's return, and the true restore lies in the interval its resolution
+    names (give or take the consumer's 1 ms before it calls)."""
+    clock = FakeClock()
+    started = clock.now()
+
+    def draft() -> DraftOutcome:
+        enriched = clock.now() + 0.001 - started >= restored_at
+        clock.advance(0.010 if enriched else 0.004)
+        return answer("ready" if enriched else "offline", applied=enriched)
+
+    first = watch_yours(clock, draft)["first_enriched_draft"]
+    assert first.at_s is not None and first.resolution_s is not None
+    assert first.at_s - first.resolution_s <= restored_at <= first.at_s + 0.001
+    assert first.resolution_s <= 0.004 + CONSUMER_POLL_INTERVAL_S + 1e-9
 
 
 def test_the_watch_thread_is_ready_before_the_restore_starts_and_closes_what_it_made() -> None:
