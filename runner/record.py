@@ -144,9 +144,9 @@ class TimeToRestore(_Record):
     total_s: float | None
     resolution_s: float | None = Field(
         default=None,
-        description="the restore clock's resolution at total_s: the Draft asked for at total_s "
-        "was enriched, the one asked for this many seconds before it was not (the check that "
-        "found it not restored and the gap after it)",
+        description="the restore clock's resolution at total_s: the restore took effect within "
+        "this many seconds before it (a Draft asked for that long before total_s was not "
+        "enriched; a drill's watch times the first enriched Draft when it was asked for)",
     )
     budget_s: float
     within_budget: bool

@@ -46,6 +46,7 @@ def measure(state: RehearsalState) -> Measures:
         restore_after_fix_s=round(restored - fix, 4)
         if restored is not None and fix is not None
         else None,
+        restore_resolution_s=state.restore_resolution_s(),
         budget_s=budget,
         budget_met=None if restored is None else restored <= budget,
         drafts=state.drafts,

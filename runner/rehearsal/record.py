@@ -98,6 +98,11 @@ class Measures(_Record):
     restored_s: float | None = Field(description="the first enriched Draft after the fix")
     time_to_restore_s: float | None = Field(description="incident start → restored")
     restore_after_fix_s: float | None = Field(description="fix asked for → restored")
+    restore_resolution_s: float | None = Field(
+        default=None,
+        description="the restore clock's resolution at restored_s: the restore took effect "
+        "within this many seconds before it (a Draft asked for then was not enriched)",
+    )
     budget_s: float
     budget_met: bool | None
     drafts: int = Field(description="Drafts started during the incident")

@@ -91,6 +91,13 @@ def restore_label(record: RehearsalRecord) -> str:
     return f"{format_s(m.time_to_restore_s)} of the {m.budget_s:g} s budget: {verdict}"
 
 
+def _with_resolution(value: float | None, resolution: float | None) -> str:
+    """A restore time with the restore clock's resolution beside it, when it has one."""
+    if value is None or resolution is None:
+        return format_s(value)
+    return f"{format_s(value)} (resolution {format_s(resolution)})"
+
+
 def detect_label(record: RehearsalRecord) -> str:
     """`2.9 s (first fallback +0.3s → diagnosis +3.2s)`."""
     m = record.measures
@@ -127,7 +134,7 @@ def summary_rows(record: RehearsalRecord) -> list[tuple[str, str]]:
         ),
         ("time to detect", detect_label(record)),
         ("time to restore", restore_label(record)),
-        ("restore after the fix", format_s(m.restore_after_fix_s)),
+        ("restore after the fix", _with_resolution(m.restore_after_fix_s, m.restore_resolution_s)),
         ("Draft availability", availability_label(record)),
         ("fallback reasons", ", ".join(f"{k}×{v}" for k, v in m.fallback_reasons.items()) or DASH),
         (
@@ -252,10 +259,15 @@ def timeline_drill(
             else record.pin.release_tag,
             started_s=fix + shift,
             total_s=m.restore_after_fix_s,
+            resolution_s=m.restore_resolution_s,
             budget_s=m.budget_s,
             within_budget=bool(m.budget_met),
             milestones=[
-                Milestone(name=MilestoneName.FIRST_ENRICHED_DRAFT, at_s=m.restore_after_fix_s)
+                Milestone(
+                    name=MilestoneName.FIRST_ENRICHED_DRAFT,
+                    at_s=m.restore_after_fix_s,
+                    resolution_s=m.restore_resolution_s,
+                )
             ],
         )
     drill = DrillResult(

@@ -67,6 +67,8 @@ class RehearsalState:
         self.first_fallback_s: float | None = None
         self.fix_requested_s: float | None = None
         self.restored_s: float | None = None
+        self._restoring_draft_s: float | None = None  # when the Draft that restored_s ends began
+        self._unenriched_after_fix: list[float] = []  # starts of Drafts after the fix not enriched
         self.preflight: str | None = None
         self.health: HealthReading | None = None
         self.busy_step: int | None = None
@@ -127,10 +129,13 @@ class RehearsalState:
                     and (self.restored_s is None or done < self.restored_s)
                 ):
                     self.restored_s = round(done, 4)
+                    self._restoring_draft_s = started
                     self._set_once(
                         EventKind.RESTORED, self.restored_s, "first enriched Draft after the fix"
                     )
                 continue
+            if self.fix_requested_s is not None and started >= self.fix_requested_s:
+                self._unenriched_after_fix.append(started)
             reason = outcome.fallback_reason or ("not answered" if not outcome.ok else "unknown")
             bucket.reasons[reason] += 1
             self.fallback_reasons[reason] += 1
@@ -343,6 +348,16 @@ class RehearsalState:
     def expected_signal_seen(self) -> str | None:
         """Why the incident did not show as the scenario says it does, or None when it did."""
         return judge.incident_not_shown(self)
+
+    def restore_resolution_s(self) -> float | None:
+        """The restore clock's resolution at restored_s: the restore took effect after the last
+        Draft asked for after the fix (before the restoring one) that was not enriched, or after
+        the fix itself; None before a restore."""
+        restoring, fix = self._restoring_draft_s, self.fix_requested_s
+        if self.restored_s is None or restoring is None or fix is None:
+            return None
+        since = max((s for s in self._unenriched_after_fix if s < restoring), default=fix)
+        return round(self.restored_s - since, 4)
 
     def measures(self) -> Measures:
         """Time to detect, to each step, to restore against the budget; Draft availability."""

@@ -176,7 +176,11 @@ def _restore_table(drill: DrillResult) -> str:
     if ttr is None:
         return ""
     rows = [
-        [m.name.value, f"+{format_s(m.at_s)}" if m.at_s is not None else "never"]
+        [
+            m.name.value,
+            f"+{format_s(m.at_s)}" if m.at_s is not None else "never",
+            format_s(m.resolution_s),
+        ]
         for m in ttr.milestones
     ]
     verdict = (
@@ -185,10 +189,12 @@ def _restore_table(drill: DrillResult) -> str:
         else '<span class="bad">over budget</span>'
     )
     total = format_s(ttr.total_s) if ttr.total_s is not None else "never"
+    if ttr.total_s is not None and ttr.resolution_s is not None:
+        total += f" (resolution {format_s(ttr.resolution_s)})"
     return (
         f"<h3>Restore ({escape(ttr.kind)} to {escape(ttr.target_release)}): {escape(total)} "
         f"of {escape(format_s(ttr.budget_s))}, {verdict}</h3>"
-        + _table(("milestone", "after restore start"), rows)
+        + _table(("milestone", "after restore start", "resolution"), rows)
     )
 
 

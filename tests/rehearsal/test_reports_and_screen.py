@@ -16,7 +16,7 @@ from runner.pins import default_pin_path, load_pin
 from runner.record import Verdict
 from runner.rehearsal import contract_check
 from runner.rehearsal.record import RehearsalRecord, RootCause
-from runner.rehearsal.report import write_rehearsal_reports
+from runner.rehearsal.report import timeline_drill, write_rehearsal_reports
 from runner.rehearsal.screen import ScreenContext, render
 from runner.rehearsal.state import RehearsalState
 from tests.rehearsal.factory import enriched, fallback, new_state
@@ -75,6 +75,21 @@ def test_the_summary_puts_the_diagnosis_beside_the_root_cause_with_every_time(
     assert data["schema_version"] == "1.0" and data["kind"] == "rehearsal"
     assert data["measures"]["time_to_detect_s"] == 1.89
     assert [e["kind"] for e in data["events"]].count("diagnosis") == 1
+
+
+def test_the_reports_give_the_restore_clocks_resolution_beside_the_restore(
+    tmp_path: Path,
+) -> None:
+    """Fix asked for at +3.5 s, nothing fell back after it, the Draft asked for at +4.2 s came
+    back enriched at +4.21 s: the restore took effect within the 0.71 s since the fix."""
+    record = _record(_worked())
+    assert record.measures.restore_resolution_s == 0.71
+    write_rehearsal_reports(record, tmp_path)
+    assert "0.71 s (resolution 0.71 s)" in (tmp_path / "summary.md").read_text()
+    assert "0.71 s (resolution 0.71 s)" in (tmp_path / "report.html").read_text()
+    ttr = timeline_drill(record)[0].time_to_restore
+    assert ttr is not None and ttr.resolution_s == 0.71
+    assert ttr.milestones[-1].resolution_s == 0.71
 
 
 def test_the_html_timeline_marks_the_operator_events(tmp_path: Path) -> None:

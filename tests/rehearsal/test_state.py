@@ -55,6 +55,26 @@ def test_time_to_restore_is_the_first_enriched_draft_started_after_the_fix_again
     )
 
 
+def test_the_restore_carries_its_resolution_from_the_last_draft_after_the_fix_not_enriched() -> (
+    None
+):
+    """Fix at 4.0 s; a Draft asked for at 4.05 s fell back, the one at 4.2 s came back enriched
+    at 4.23 s: the restore took effect in the 0.18 s between."""
+    state, clock = new_state()
+    state.ingest([fallback(0.1)])
+    _work_checklist(state, clock)
+    measures = state.measures()
+    assert measures.restore_after_fix_s == 0.23 and measures.restore_resolution_s == 0.18
+
+
+def test_with_no_fallback_after_the_fix_the_resolution_runs_from_the_fix() -> None:
+    state, clock = new_state()
+    clock.advance(4.0)
+    state.request_step(2, clock.now(), perform=True)
+    state.ingest([fallback(3.9), enriched(4.1, latency_ms=20.0)])  # the fallback began before
+    assert state.measures().restore_resolution_s == 0.12
+
+
 def test_an_enriched_draft_started_before_the_fix_is_no_restore() -> None:
     state, clock = new_state()
     clock.advance(4.0)

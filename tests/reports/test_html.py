@@ -121,3 +121,18 @@ def test_legend_total_equals_the_phase_tables_total() -> None:
     total = re.search(r"<td>all phases</td><td>(\d+)</td>", page)
     assert legend is not None and total is not None
     assert legend.group(1) == total.group(1) == "1001"
+
+
+def test_the_restore_shows_the_clocks_resolution_beside_its_time() -> None:
+    drill = make_drill("mk-restored", Verdict.PASSED, ttr_s=1.25)
+    ttr = drill.time_to_restore
+    assert ttr is not None
+    milestones = [
+        m.model_copy(update={"resolution_s": 0.004}) if m.at_s == 1.25 else m
+        for m in ttr.milestones
+    ]
+    ttr = ttr.model_copy(update={"resolution_s": 0.004, "milestones": milestones})
+    page = render_html(make_record([drill.model_copy(update={"time_to_restore": ttr})]))
+    assert "1.25 s (resolution 0.004 s) of" in page
+    assert "<th>resolution</th>" in page
+    assert "<td>first_enriched_draft</td><td>+1.25 s</td><td>0.004 s</td>" in page
