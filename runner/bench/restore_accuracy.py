@@ -2,7 +2,10 @@
 
 The fault responder answers `status:502` in front of MemoryKernel (Toxiproxy's upstream is
 switched to it, as a responder drill does, so the consumer sees the 502s). The restore starts at t0; a timer thread
-switches the responder back to passthrough at exactly t0 + delay. The watch is built the way
+switches the responder back to passthrough at t0 + delay, and the moment it did so is the true
+restore duration (a timer woken late on a busy machine is the bench's lateness, kept apart in
+flip_late_s, not the watch's error; no busy-wait either, which would hold the interpreter lock the
+watch and the responder need just then). The watch is built the way
 `DrillRun._restore` builds it (MemoryKernel checked directly, the consumer's preflight and an
 enriched Draft through the proxy; its Draft probe, HTTP client and thread made before t0, as a
 drill makes them before the fault), so the error measured is the error a drill's report carries:
@@ -29,34 +32,35 @@ from runner.restore import MilestoneWatch, WatchThread
 RESTORE_DELAY_S = 2.0
 WATCH_GRACE_S = 5.0
 FAULT_SETTLE_S = 5.0
-SPIN_S = 0.002  # the last stretch before the flip is busy-waited: sleep() overshoots by ~0.1-1 ms
 
 
 @dataclass(frozen=True)
 class RestoreTrial:
     """One timed restore."""
 
-    delay_s: float  # the true restore duration
+    delay_s: float  # the restore duration scripted
     measured_s: float | None  # the watch's time to the first enriched Draft; None: never reached
-    flip_late_s: float  # how late the timer actually flipped the responder (the bench's own error)
+    flip_late_s: float  # how late the timer flipped the responder (the bench's own lateness)
     milestones: dict[str, float | None]
     load: LoadSpan | None = None  # the machine during the trial
     resolution_s: float | None = None  # the watch's resolution at the first enriched Draft
+    switched_s: float | None = None  # the true restore duration: when the responder switched
 
     @property
     def error_s(self) -> float | None:
-        """Measured - true restore duration."""
-        return None if self.measured_s is None else self.measured_s - self.delay_s
+        """Measured - true restore duration (the switch's moment, else the one scripted)."""
+        if self.measured_s is None:
+            return None
+        return self.measured_s - (self.switched_s if self.switched_s is not None else self.delay_s)
 
 
 def _flip_at(when: float, flip: Callable[[], None], flipped: list[float]) -> None:
+    """Flip at `when` (or as soon after as this thread wakes); note the moment it flipped."""
     remaining = when - time.monotonic()
-    if remaining > SPIN_S:
-        time.sleep(remaining - SPIN_S)
-    while time.monotonic() < when:
-        pass
+    if remaining > 0:
+        time.sleep(remaining)
+    flipped.append(time.monotonic())  # just before: the switch takes effect inside flip()
     flip()
-    flipped.append(time.monotonic())
 
 
 def _await_fallback(probe: HttpDraftProbe) -> None:
@@ -131,6 +135,7 @@ def restore_trials(
                     milestones={m.name.value: m.at_s for m in milestones},
                     load=load,
                     resolution_s=milestones[-1].resolution_s if milestones else None,
+                    switched_s=(flipped[0] - started) if flipped else None,
                 )
                 results.append(trial)
                 error = f"{trial.error_s * 1000:+.1f} ms" if trial.error_s is not None else "never"

@@ -128,3 +128,20 @@ def test_the_table_has_a_row_per_figure_with_six_columns() -> None:
     assert "peer overhead ratio mkdrill/CTK [×]" in names
     assert any(name.startswith("mkdrill --help") for name in names)
     assert ["proxy toxiproxy-server", "-", "-", "-", "-", "no toxiproxy-server on PATH"] in rows
+
+
+def test_a_restore_error_counts_from_when_the_responder_really_switched() -> None:
+    """A timer woken 30 ms late is the bench's lateness, not the watch's error."""
+    late = RestoreTrial(2.0, 2.034, 0.030, {"first_enriched_draft": 2.034}, switched_s=2.030)
+    assert late.error_s == pytest.approx(0.004)
+    scripted = RestoreTrial(2.0, 2.034, 0.0, {"first_enriched_draft": 2.034})
+    assert scripted.error_s == pytest.approx(0.034)
+
+
+def test_the_flip_notes_its_moment_before_it_switches() -> None:
+    from runner.bench.restore_accuracy import _flip_at
+
+    flipped: list[float] = []
+    seen: list[int] = []
+    _flip_at(0.0, lambda: seen.append(len(flipped)), flipped)
+    assert seen == [1] and len(flipped) == 1
