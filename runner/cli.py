@@ -37,6 +37,7 @@ from runner.commands.options import (
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
 from runner.limits import MIN_RATE_HZ
+from runner.teardown import leave_objects_to_the_os
 
 app = typer.Typer(
     name="mkdrill",
@@ -562,6 +563,7 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 
 def main() -> None:
     """Console entry: run the app, turning mkdrill errors into one line and an exit code."""
+    leave_objects_to_the_os()  # no collection over all a command imported when the process ends
     try:
         code = app(standalone_mode=False)
     except DrillError as exc:

@@ -6,7 +6,7 @@ services once and runs this entry in a fresh process per run:
 
     python -m runner.bench.attached --endpoints '{"consumer_url": ...}' --release v0.4.0 --out DIR DRILL...
 
-Everything else is what `mkdrill run` does: plan (drill files, pin and manifest checks), engine,
+Everything else is what `mkdrill run` does (its import hook and exit included): plan (drill files, pin and manifest checks), engine,
 Draft probe, restore watch, reports after every drill. No run lock, no ledger, no seeding (the
 benchmark seeds the shared MemoryKernel once).
 """
@@ -19,6 +19,10 @@ import logging
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from runner._imports import skip_httpx_command_line
+
+skip_httpx_command_line()  # as `mkdrill run` starts: before anything below imports httpx
 
 import httpx
 
@@ -43,6 +47,7 @@ from runner.errors import (
 from runner.plan import RunRequest, build_plan, new_run_id
 from runner.progress import Progress
 from runner.record import Verdict
+from runner.teardown import leave_objects_to_the_os
 from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
@@ -177,6 +182,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, type=Path, help="report folder")
     parser.add_argument("drills", nargs="+")
     args = parser.parse_args(argv)
+    leave_objects_to_the_os()  # as `mkdrill run` ends
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     try:
         return run_attached(

@@ -44,3 +44,46 @@ def test_httpx_command_line_still_imports_when_asked_for() -> None:
         check=True,
     )
     assert done.stdout.strip() == "True"
+
+
+def test_the_attached_bench_entry_imports_httpx_without_its_command_line() -> None:
+    # `python -m runner.bench.attached` does not go through runner.cli: it installs the hook itself.
+    loaded = _loaded_after("import runner.bench.attached")
+    assert not any(loaded.values()), loaded
+
+
+def _freeze_count_at_exit(entry: str) -> int:
+    # Registered before the entry runs, so it runs after the entry's own atexit handler.
+    script = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count()))\n"
+        f"{entry}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("frozen "), done.stdout + done.stderr
+    return int(last.split()[1])
+
+
+def test_the_command_line_leaves_its_objects_to_the_os_at_exit() -> None:
+    entry = "import sys\nsys.argv = ['mkdrill', '--help']\nfrom runner.cli import main\nmain()"
+    assert _freeze_count_at_exit(entry) > 10_000
+
+
+def test_the_attached_bench_entry_leaves_its_objects_to_the_os_at_exit() -> None:
+    entry = (
+        "from runner.bench.attached import main\n"
+        "main(['--endpoints', '{}', '--release', 'v0.4.0', '--out', '/nonexistent/x', 'nope'])"
+    )
+    assert _freeze_count_at_exit(entry) > 10_000
+
+
+def test_importing_the_command_line_leaves_the_collector_alone() -> None:
+    # Only an entry that runs freezes: a test (or the pytest plugin) importing it keeps its collector.
+    script = "import atexit, gc\nimport runner.cli, runner.bench.attached\natexit.register(lambda: print('frozen', gc.get_freeze_count()))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "frozen 0"
