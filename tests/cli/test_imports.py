@@ -1,4 +1,5 @@
-"""What a run imports: the modules `mkdrill run` uses, not httpx's command line (click, rich, pygments)."""
+"""What a run imports: the modules `mkdrill run` uses, not httpx's command line (click, rich, pygments)
+nor toxiproxy-python and the `requests` under it (Toxiproxy's API is spoken over httpx)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import json
 import subprocess
 import sys
 
-NOT_LOADED = ("httpx._main", "rich", "click", "pygments", "docker")
+NOT_LOADED = (
+    "httpx._main",
+    "rich",
+    "click",
+    "pygments",
+    "docker",
+    "requests",
+    "toxiproxy",
+    "urllib3",
+)
 
 
 def _loaded_after(code: str) -> dict[str, object]:
