@@ -4,6 +4,10 @@ Drafts go back to back with 1, 2, 4, … in flight; the measurement stops after 
 levels in a row that add less than a sixth to the best throughput so far (the consumer is
 saturated; one such level alone may be a moment the machine was busy elsewhere) or at
 `max_in_flight`. The best level is the capacity: a probe paced well below it never queues.
+
+One sampler (one client, its connections kept) runs every level: a level opens more slots at
+once, and is timed from the moment every Draft in flight is one of its own, so the consumer is
+never left idle waiting for the last level's Drafts to drain, nor a level charged with them.
 """
 
 from __future__ import annotations
@@ -47,18 +51,25 @@ def measure_capacity(
     """Measure level by level; the caller makes sure MemoryKernel is healthy and nothing is injected."""
     levels: list[CapacityLevel] = []
     samples_at: dict[int, list[TimedSample]] = {}
-    in_flight = 1
-    flat = 0
-    while in_flight <= plan.max_in_flight:
-        level, answered = _one_level(probe_factory, clock, plan, in_flight)
-        levels.append(level)
-        samples_at[in_flight] = answered
-        best = max(levels[:-1], key=lambda lv: lv.drafts_per_s, default=None)
-        gained = best is None or level.drafts_per_s >= best.drafts_per_s * SATURATION_GAIN
-        flat = 0 if gained else flat + 1
-        if flat >= FLAT_LEVELS:
-            break
-        in_flight *= 2
+    probe = probe_factory()
+    sampler = Sampler(probe, clock, UNBOUNDED_RATE_HZ, slots=1)
+    sampler.phase = Phase.STEADY
+    try:
+        in_flight = 1
+        flat = 0
+        while in_flight <= plan.max_in_flight:
+            level, answered = _one_level(sampler, clock, plan, in_flight, first=not levels)
+            levels.append(level)
+            samples_at[in_flight] = answered
+            best = max(levels[:-1], key=lambda lv: lv.drafts_per_s, default=None)
+            gained = best is None or level.drafts_per_s >= best.drafts_per_s * SATURATION_GAIN
+            flat = 0 if gained else flat + 1
+            if flat >= FLAT_LEVELS:
+                break
+            in_flight *= 2
+        sampler.stop(drain_s=plan.max_s)
+    finally:
+        probe.close()
     return summarize_capacity(levels, samples_at)
 
 
@@ -79,32 +90,40 @@ def summarize_capacity(
     )
 
 
+def _ended_s(sample: TimedSample) -> float:
+    return sample.started + sample.outcome.latency_ms / 1000
+
+
 def _one_level(
-    probe_factory: Callable[[], Probe], clock: Clock, plan: CapacityPlan, in_flight: int
+    sampler: Sampler, clock: Clock, plan: CapacityPlan, in_flight: int, first: bool
 ) -> tuple[CapacityLevel, list[TimedSample]]:
-    probe = probe_factory()
-    sampler = Sampler(probe, clock, UNBOUNDED_RATE_HZ, slots=in_flight)
-    sampler.phase = Phase.STEADY
+    opened = clock.now()
+    sampler.set_pace(UNBOUNDED_RATE_HZ, in_flight)
+    if first:
+        sampler.start()
+    # The level before's Drafts still hold slots while this level's start beside them.
+    while any(started < opened for started in sampler.in_flight(Phase.STEADY)):
+        if clock.now() - opened >= plan.max_s:
+            break
+        sampler.wait_for_sample(0.05)
     start = clock.now()
     enough = max(plan.min_drafts, plan.min_per_slot * in_flight)
-    try:
-        sampler.start()
-        while True:
-            elapsed = clock.now() - start
-            done = len(sampler.samples())
-            if elapsed >= plan.max_s or (elapsed >= plan.min_s and done >= enough):
-                break
-            sampler.wait_for_sample(0.05)
-        end = clock.now()
-        sampler.stop(drain_s=plan.max_s)
-    finally:
-        probe.close()
+
+    def own(until: float) -> list[TimedSample]:
+        """This level's Drafts answered inside its timed span (up to `until`)."""
+        return [
+            s for s in sampler.samples() if s.started >= opened and start < _ended_s(s) <= until
+        ]
+
+    while True:
+        now = clock.now()
+        elapsed = now - start
+        if elapsed >= plan.max_s or (elapsed >= plan.min_s and len(own(now)) >= enough):
+            break
+        sampler.wait_for_sample(0.05)
+    end = clock.now()
     seconds = max(end - start, 1e-6)
-    answered = [
-        s
-        for s in sampler.samples()
-        if s.outcome.ok and s.started + s.outcome.latency_ms / 1000 <= end
-    ]
+    answered = [s for s in own(end) if s.outcome.ok]
     latencies = [s.outcome.latency_ms for s in answered]
     level = CapacityLevel(
         in_flight=in_flight,

@@ -132,3 +132,68 @@ def test_each_level_counts_two_answers_per_draft_in_flight() -> None:
     for level in capacity.levels:
         assert level.drafts >= max(8, 2 * level.in_flight), level
     assert capacity.drafts == sum(level.drafts for level in capacity.levels)
+
+
+class CountingFactory:
+    """Hands out one consumer and counts how many probes (clients) were asked for."""
+
+    def __init__(self, consumer: CoresConsumer) -> None:
+        self.consumer = consumer
+        self.made = 0
+
+    def __call__(self) -> CoresConsumer:
+        self.made += 1
+        return self.consumer
+
+
+def test_every_level_runs_on_one_client() -> None:
+    # New connections per level were charged to that level, and the consumer idled between levels.
+    factory = CountingFactory(CoresConsumer(cores=2, cost_s=0.01))
+    capacity = measure_capacity(factory, SystemClock(), CapacityPlan(min_s=0.05, max_in_flight=8))
+    assert len(capacity.levels) >= 3
+    assert factory.made == 1
+
+
+class StragglerConsumer:
+    """Drafts enriched in 5 ms, but the first to start 0.1 s into the measurement (well inside the
+    first level's 0.5 s) is a fallback held until a Draft of the next level runs beside it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: float | None = None
+        self._held = False
+        self._in_flight = 0
+        self._beside = threading.Event()
+
+    def draft(self) -> DraftOutcome:
+        started = time.perf_counter()
+        with self._lock:
+            self._first = self._first if self._first is not None else started
+            straggler = not self._held and started - self._first >= 0.1
+            self._held = self._held or straggler
+            self._in_flight += 1
+            if self._in_flight > 1:
+                self._beside.set()
+        try:
+            if straggler:
+                self._beside.wait(2.0)
+            time.sleep(0.005)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        latency = (time.perf_counter() - started) * 1000
+        return DraftOutcome(200, True, not straggler, None, None, "ready", latency)
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_level_does_not_count_the_drafts_of_the_level_before() -> None:
+    consumer = StragglerConsumer()
+    capacity = measure_capacity(
+        lambda: consumer, SystemClock(), CapacityPlan(min_s=0.5, max_in_flight=2)
+    )
+    assert [level.in_flight for level in capacity.levels] == [1, 2]
+    assert consumer._held  # the straggler ran, and was answered once level 2 had opened
+    for level in capacity.levels:
+        assert level.enriched == level.drafts, level  # the held fallback is in no level
