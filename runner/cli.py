@@ -12,6 +12,7 @@ skip_httpx_command_line()  # before any command module imports httpx; the packag
 
 import typer
 
+from runner.collector import imports_uncollected, leave_objects_to_the_os
 from runner.commands import bench as bench_options
 from runner.commands.help import spell_out_short_help
 from runner.commands.mutants import mutants as mutants_command
@@ -37,7 +38,6 @@ from runner.commands.options import (
 from runner.commands.serve import serve_app
 from runner.errors import DrillError
 from runner.limits import MIN_RATE_HZ
-from runner.teardown import leave_objects_to_the_os
 
 app = typer.Typer(
     name="mkdrill",
@@ -200,9 +200,10 @@ def run(
     ] = 0,
 ) -> None:
     """Run drills (default: the nightly suite on the local backend) and write reports."""
-    from runner.backends.memorykernel_local import parse_binaries
-    from runner.consumers.defects import ConsumerDefect, parse_defect
-    from runner.run_command import RunRequest, execute
+    with imports_uncollected():  # the run's modules and models, made once for the whole run
+        from runner.backends.memorykernel_local import parse_binaries
+        from runner.consumers.defects import ConsumerDefect, parse_defect
+        from runner.run_command import RunRequest, execute
 
     binaries = parse_binaries(list(memorykernel_bin or []))
     toxiproxy_image = compose_only_image(ctx, backend, toxiproxy_image)

@@ -14,6 +14,7 @@ benchmark seeds the shared MemoryKernel once).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -21,34 +22,36 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runner._imports import skip_httpx_command_line
+from runner.collector import imports_uncollected, leave_objects_to_the_os
 
 skip_httpx_command_line()  # as `mkdrill run` starts: before anything below imports httpx
 
-import httpx
+# As `mkdrill run` imports its run path; only as the program (a test importing it keeps its collector).
+with imports_uncollected() if __name__ == "__main__" else contextlib.nullcontext():
+    import httpx
 
-from runner.backends.admin_token import admin_headers
-from runner.backends.base import (
-    ConsumerSettings,
-    DatabaseState,
-    Endpoints,
-    Environment,
-    ServiceStatus,
-)
-from runner.clock import SystemClock
-from runner.contract import RELEASES
-from runner.engine import Engine
-from runner.errors import (
-    EXIT_DRILL_FAILED,
-    EXIT_PASSED,
-    DrillError,
-    EnvironmentProblem,
-    InjectionError,
-)
-from runner.plan import RunRequest, build_plan, new_run_id
-from runner.progress import Progress
-from runner.record import Verdict
-from runner.teardown import leave_objects_to_the_os
-from runner.tls import shared_ssl_context
+    from runner.backends.admin_token import admin_headers
+    from runner.backends.base import (
+        ConsumerSettings,
+        DatabaseState,
+        Endpoints,
+        Environment,
+        ServiceStatus,
+    )
+    from runner.clock import SystemClock
+    from runner.contract import RELEASES
+    from runner.engine import Engine
+    from runner.errors import (
+        EXIT_DRILL_FAILED,
+        EXIT_PASSED,
+        DrillError,
+        EnvironmentProblem,
+        InjectionError,
+    )
+    from runner.plan import RunRequest, build_plan, new_run_id
+    from runner.progress import Progress
+    from runner.record import Verdict
+    from runner.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 

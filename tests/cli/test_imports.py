@@ -7,6 +7,15 @@ import json
 import subprocess
 import sys
 
+# Nothing listens there: the attached entry stops at the unknown drill, before touching them.
+ENDPOINTS = json.dumps(
+    {
+        "consumer_url": "http://127.0.0.1:9",
+        "memorykernel_url": "http://127.0.0.1:9",
+        "toxiproxy_url": "http://127.0.0.1:9",
+        "proxy_name": "p",
+    }
+)
 NOT_LOADED = (
     "httpx._main",
     "rich",
@@ -85,7 +94,7 @@ def test_the_command_line_leaves_its_objects_to_the_os_at_exit() -> None:
 def test_the_attached_bench_entry_leaves_its_objects_to_the_os_at_exit() -> None:
     entry = (
         "from runner.bench.attached import main\n"
-        "main(['--endpoints', '{}', '--release', 'v0.4.0', '--out', '/nonexistent/x', 'nope'])"
+        f"main(['--endpoints', {ENDPOINTS!r}, '--release', 'v0.4.0', '--out', '/x', 'no-such-drill'])"
     )
     assert _freeze_count_at_exit(entry) > 10_000
 
@@ -97,3 +106,40 @@ def test_importing_the_command_line_leaves_the_collector_alone() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "frozen 0"
+
+
+def _freeze_count_after(code: str) -> int:
+    script = f"import gc\n{code}\nprint('frozen', gc.get_freeze_count())\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("frozen "), done.stdout + done.stderr
+    return int(last.split()[1])
+
+
+def test_the_run_commands_imports_are_frozen_once_made() -> None:
+    # The app itself (not main): nothing is frozen at exit, only what the run command imported.
+    code = (
+        "from runner.cli import app\n"
+        "try:\n"
+        "    app(['run', 'no-such-drill', '--dry-run'], standalone_mode=False)\n"
+        "except Exception:\n"
+        "    pass\n"
+        "assert gc.isenabled()"
+    )
+    assert _freeze_count_after(code) > 10_000
+
+
+def test_the_attached_entry_freezes_its_imports_when_run_as_the_program() -> None:
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['attached', '--endpoints', "
+        f"{ENDPOINTS!r}, '--release', 'v0.4.0', '--out', '/x', 'no-such-drill']\n"
+        "try:\n"
+        "    runpy.run_module('runner.bench.attached', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert gc.isenabled()"
+    )
+    assert _freeze_count_after(code) > 10_000
