@@ -78,6 +78,9 @@ class Sampler:
                 continue
             if not self._take_slot():
                 continue
+            if self._stop.is_set():  # stopped while it waited for that slot: nothing more starts
+                self._release_slot()
+                break
             now = self._clock.now()
             if now < next_at:
                 self._release_slot()
@@ -173,6 +176,8 @@ class Sampler:
     def stop(self, drain_s: float = 10.0) -> None:
         """Stop scheduling; wait up to `drain_s` for Drafts in flight; never raises."""
         self._stop.set()
+        with self._changed:
+            self._changed.notify_all()  # a sampler waiting for a slot stops now, not at its next poll
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         deadline = self._clock.now() + drain_s

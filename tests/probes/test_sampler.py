@@ -98,3 +98,30 @@ def test_a_draft_still_in_flight_at_stop_is_recorded_unanswered() -> None:
     samples = sampler.samples()
     assert len(samples) == 3
     assert all(not s.outcome.ok and "no answer" in (s.outcome.error or "") for s in samples)
+
+
+class StartsRecorded(SerialConsumer):
+    """A SerialConsumer that notes when each Draft started."""
+
+    def __init__(self, cost_s: float) -> None:
+        super().__init__(cost_s)
+        self.starts: list[float] = []
+
+    def draft(self) -> DraftOutcome:
+        self.starts.append(time.perf_counter())
+        return super().draft()
+
+
+def test_no_draft_starts_once_stop_is_called() -> None:
+    # Every slot taken (no rate limit): the sampler waits for a slot when stop() comes; the
+    # Draft that frees it must not be followed by one more, which the drain would then wait for.
+    consumer = StartsRecorded(cost_s=0.03)
+    sampler = Sampler(consumer, SystemClock(), rate_hz=10_000.0, slots=1)
+    sampler.phase = Phase.STEADY
+    sampler.start()
+    while len(consumer.starts) < 3:
+        sampler.wait_for_sample(0.05)
+    stopped = time.perf_counter()
+    sampler.stop(drain_s=2.0)
+    assert consumer.starts and all(start < stopped for start in consumer.starts)
+    assert len(sampler.samples()) == len(consumer.starts)
