@@ -34,9 +34,13 @@ class CapacityPlan:
     A level is judged by how many Drafts it saw, not how long it ran: a consumer answering in a
     few milliseconds proves its throughput in a fraction of a second (each slot refilled at least
     twice, so start-up is not all a level measured), a slow one takes what its answers take.
+    `min_s` only keeps a level from being decided inside one scheduler hiccup: on one client kept
+    across levels there is no connection start-up left to average out, and at 0.15 s every level
+    of the reference consumer on a quiet machine ran on the clock, with two to four times the
+    Drafts it needed (0.6 s of the run before its first drill).
     """
 
-    min_s: float = 0.15
+    min_s: float = 0.05
     min_drafts: int = 8
     max_s: float = 4.0
     min_per_slot: int = 2

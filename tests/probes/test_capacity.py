@@ -197,3 +197,13 @@ def test_a_level_does_not_count_the_drafts_of_the_level_before() -> None:
     assert consumer._held  # the straggler ran, and was answered once level 2 had opened
     for level in capacity.levels:
         assert level.enriched == level.drafts, level  # the held fallback is in no level
+
+
+def test_by_default_a_fast_consumers_levels_end_on_their_drafts_not_the_clock() -> None:
+    # 5 ms a Draft, one at a time: the first level needs 8 answers, 40 ms; a floor of 0.15 s
+    # (as before) ran it for about 30, and every level of the reference consumer likewise.
+    consumer = CoresConsumer(cores=1, cost_s=0.005)
+    capacity = measure_capacity(lambda: consumer, SystemClock())
+    first = capacity.levels[0]
+    assert first.in_flight == 1
+    assert 8 <= first.drafts <= 16, first
