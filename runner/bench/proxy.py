@@ -23,7 +23,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from tabulate import tabulate
 
@@ -36,6 +37,8 @@ MESSAGE_SIZE = 1024
 ECHO_MODE = b"E"
 BULK_MODE = b"B"
 IO_TIMEOUT_S = 30.0
+
+Target = TypeVar("Target")  # what one measurement is taken on: a socket or a host:port
 
 TARGETS = {
     "added_p50_ms": "<= 0.5",
@@ -195,20 +198,44 @@ def _exchange(sock: socket.socket, payload: bytes) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def paced(count: int, rate_per_s: float) -> Iterator[int]:
+    """0 to count-1, each index yielded no sooner than index / rate_per_s after the first."""
+    next_at = time.perf_counter()
+    for index in range(count):
+        pause = next_at - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        next_at += 1.0 / rate_per_s
+        yield index
+
+
+def alternated(
+    count: int,
+    rate_per_s: float,
+    measure: Callable[[Target], float],
+    direct: Target,
+    proxied: Target,
+) -> tuple[list[float], list[float]]:
+    """`count` pairs of `measure` on `direct` and on `proxied` back to back, `rate_per_s` pairs a
+    second, the proxied one first in even pairs and second in odd ones; (direct, proxied)."""
+    direct_ms: list[float] = []
+    proxied_ms: list[float] = []
+    for index in paced(count, rate_per_s):
+        if index % 2:
+            direct_ms.append(measure(direct))
+            proxied_ms.append(measure(proxied))
+        else:
+            proxied_ms.append(measure(proxied))
+            direct_ms.append(measure(direct))
+    return direct_ms, proxied_ms
+
+
 def round_trips(host_port: str, count: int, rate_per_s: float) -> list[float]:
     """`count` 1 KiB request/response round trips on one connection, paced; milliseconds each."""
     payload = os.urandom(MESSAGE_SIZE)
-    timings: list[float] = []
     with _connect(host_port) as sock:
         sock.sendall(ECHO_MODE)
-        next_at = time.perf_counter()
-        for _ in range(count):
-            pause = next_at - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            next_at += 1.0 / rate_per_s
-            timings.append(_exchange(sock, payload))
-    return timings
+        return [_exchange(sock, payload) for _ in paced(count, rate_per_s)]
 
 
 def paired_round_trips(
@@ -217,24 +244,12 @@ def paired_round_trips(
     """Round trips direct and through the proxy back to back, `rate_per_s` pairs a second, so both
     paths see the same machine load; milliseconds each, (direct, proxied)."""
     payload = os.urandom(MESSAGE_SIZE)
-    direct_ms: list[float] = []
-    proxied_ms: list[float] = []
     with _connect(direct) as direct_sock, _connect(proxied) as proxied_sock:
         direct_sock.sendall(ECHO_MODE)
         proxied_sock.sendall(ECHO_MODE)
-        next_at = time.perf_counter()
-        for index in range(count):
-            pause = next_at - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            next_at += 1.0 / rate_per_s
-            if index % 2:  # alternate which goes first
-                direct_ms.append(_exchange(direct_sock, payload))
-                proxied_ms.append(_exchange(proxied_sock, payload))
-            else:
-                proxied_ms.append(_exchange(proxied_sock, payload))
-                direct_ms.append(_exchange(direct_sock, payload))
-    return direct_ms, proxied_ms
+        return alternated(
+            count, rate_per_s, partial(_exchange, payload=payload), direct_sock, proxied_sock
+        )
 
 
 def _fresh_exchange(host_port: str, payload: bytes) -> float:
@@ -255,21 +270,7 @@ def paired_new_connections(
     opens a connection per call (as the reference consumer does) pays the proxy's accept and its
     dial of the upstream on every call."""
     payload = os.urandom(MESSAGE_SIZE)
-    direct_ms: list[float] = []
-    proxied_ms: list[float] = []
-    next_at = time.perf_counter()
-    for index in range(count):
-        pause = next_at - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
-        next_at += 1.0 / rate_per_s
-        if index % 2:
-            direct_ms.append(_fresh_exchange(direct, payload))
-            proxied_ms.append(_fresh_exchange(proxied, payload))
-        else:
-            proxied_ms.append(_fresh_exchange(proxied, payload))
-            direct_ms.append(_fresh_exchange(direct, payload))
-    return direct_ms, proxied_ms
+    return alternated(count, rate_per_s, partial(_fresh_exchange, payload=payload), direct, proxied)
 
 
 def bulk_throughput(host_port: str, size: int) -> float:
