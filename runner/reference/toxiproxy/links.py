@@ -13,8 +13,9 @@ import enum
 import logging
 import socket
 import struct
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
+from runner.reference.toxiproxy.pipes import Pipe, set_nodelay
 from runner.reference.toxiproxy.stages import Chunk, End, Stage, make_stage
 from runner.reference.toxiproxy.toxics import Direction, Toxic
 
@@ -37,6 +38,24 @@ class ConnectionOwner(Protocol):
     def connection_closed(self, connection: Connection) -> None: ...
 
 
+class Carrier(Protocol):
+    """What a link reads and writes: an asyncio transport or a Pipe."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
+
+
 class Side(enum.Enum):
     """Which socket of a proxied connection."""
 
@@ -50,14 +69,13 @@ class Link:
     def __init__(
         self,
         connection: Connection,
-        source: asyncio.Transport,
-        dest: asyncio.Transport,
+        source: Carrier,
+        dest: Carrier,
         toxics: list[Toxic],
     ) -> None:
-        self.connection = connection
+        self.connection: Connection | None = connection
         self.source = source
         self.dest = dest
-        self.sink = _Sink(self)
         self.stages: list[Stage] = []
         self.done = False
         self._loop = asyncio.get_running_loop()
@@ -83,8 +101,21 @@ class Link:
         if self.done or self._eof:
             return
         self._eof = True
-        head: Stage | _Sink = self.stages[0] if self.stages else self.sink
+        head: Stage | Link = self.stages[0] if self.stages else self
         head.push(Chunk(b"", self._loop.time(), End.CLOSE))
+
+    def push(self, chunk: Chunk) -> None:
+        """The end of the chain: a chunk out of the last stage to the destination socket."""
+        if self.done:
+            return
+        if chunk.end is None:
+            if chunk.data:
+                self.dest.write(chunk.data)
+        elif chunk.end is End.CLOSE:
+            self.finish()
+            self.dest.close()  # flushes what is buffered, then FIN
+        elif self.connection is not None:
+            self.connection.reset()
 
     # toxics on a live link ------------------------------------------------------------------------
 
@@ -92,7 +123,7 @@ class Link:
         """Append a stage; data already past the old end of the chain is not affected."""
         if self.done:
             return
-        stage = make_stage(toxic, self, self.sink)
+        stage = make_stage(toxic, self, self)
         if self.stages:
             self.stages[-1].output = stage
         self.stages.append(stage)
@@ -113,7 +144,7 @@ class Link:
         stage = self.stages[index]
         stage.interrupt()
         del self.stages[index]
-        following: Stage | _Sink = self.stages[index] if index < len(self.stages) else self.sink
+        following: Stage | Link = self.stages[index] if index < len(self.stages) else self
         if index > 0:
             self.stages[index - 1].output = following
         stage.output = following
@@ -159,31 +190,11 @@ class Link:
             stage.closed = True
 
 
-class _Sink:
-    """The end of a link's chain: the destination socket."""
-
-    def __init__(self, link: Link) -> None:
-        self.link = link
-
-    def push(self, chunk: Chunk) -> None:
-        link = self.link
-        if link.done:
-            return
-        if chunk.end is None:
-            if chunk.data:
-                link.dest.write(chunk.data)
-        elif chunk.end is End.CLOSE:
-            link.finish()
-            link.dest.close()  # flushes what is buffered, then FIN
-        else:
-            link.connection.reset()
-
-
 class _SideProtocol(asyncio.Protocol):
     """asyncio callbacks of one socket, forwarded to the links that read and write it."""
 
     def __init__(self, connection: Connection, side: Side) -> None:
-        self.connection = connection
+        self.connection: Connection | None = connection  # None once the connection is finished
         self.side = side
         self.reading: Link | None = None
         self.writing: Link | None = None
@@ -193,7 +204,8 @@ class _SideProtocol(asyncio.Protocol):
         self.early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.connection.side_made(self.side, cast(asyncio.Transport, transport))
+        if self.connection is not None:
+            self.connection.side_made(self.side, cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
         if self.reading is not None:
@@ -209,7 +221,8 @@ class _SideProtocol(asyncio.Protocol):
         return True  # keep the socket open: the other direction may still be writing to it
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.connection.side_lost(self.side)
+        if self.connection is not None:
+            self.connection.side_lost(self.side)
 
     def pause_writing(self) -> None:
         if self.writing is not None:
@@ -220,8 +233,8 @@ class _SideProtocol(asyncio.Protocol):
             self.writing.resume("destination")
 
 
-def _linger_zero(transport: asyncio.Transport) -> None:
-    sock = transport.get_extra_info("socket")
+def _linger_zero(carrier: Carrier) -> None:
+    sock = carrier.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -231,42 +244,39 @@ class Connection:
     """A client accepted by a proxy, its upstream connection, and the two links between them.
 
     The proxy's accept loop dials the upstream before the connection exists (as Toxiproxy does);
-    `open` then turns both connected sockets into transports and links them.
+    `open_now` (or `open`) then puts both connected sockets on the loop and links them. Once both
+    sockets are gone the parts let go of each other, so the connection is freed at once rather
+    than left to the garbage collector.
     """
 
     def __init__(self, owner: ConnectionOwner) -> None:
         self.owner = owner
         self.client_protocol = _SideProtocol(self, Side.CLIENT)
         self.upstream_protocol = _SideProtocol(self, Side.UPSTREAM)
-        self.client: asyncio.Transport | None = None
-        self.upstream: asyncio.Transport | None = None
+        self.client: Carrier | None = None
+        self.upstream: Carrier | None = None
         self.links: dict[Direction, Link] = {}
         self.closed = False
         self._lost: set[Side] = set()
 
     def open_now(self, client: socket.socket, upstream: socket.socket) -> bool:
-        """Make both transports at once, in the accept loop's own step; False: use `open`.
+        """Link both sockets in the accept loop's own step and forward the client's first bytes
+        there too (already queued, as a client sends right after connecting); False: use `open`.
 
-        What `open` awaits twice in a row (a transport per socket, each then waiting one loop turn
-        for its protocol's connection_made) is done here in one go through the selector loop's
-        transport factory, so the client's first bytes are read a few loop turns sooner.
+        On the selector event loop each socket becomes a Pipe, read from the moment it is made,
+        where an asyncio transport would start reading two loop turns later.
         """
         loop = asyncio.get_running_loop()
-        make = getattr(loop, "_make_socket_transport", None)
-        if make is None:  # another event loop implementation: the public, awaited way
+        if not isinstance(loop, asyncio.SelectorEventLoop):  # e.g. Windows' proactor: awaited way
             return False
-        try:
-            make(upstream, self.upstream_protocol)
-        except BaseException:
-            client.close()
-            upstream.close()
-            raise
-        try:
-            make(client, self.client_protocol)
-        except BaseException:
-            client.close()
-            self.close()
-            raise
+        set_nodelay(client)
+        set_nodelay(upstream)
+        upstream_pipe = Pipe(loop, upstream, self.upstream_protocol)
+        client_pipe = Pipe(loop, client, self.client_protocol)
+        self.side_made(Side.UPSTREAM, upstream_pipe)
+        self.side_made(Side.CLIENT, client_pipe)
+        upstream_pipe.start()
+        client_pipe.start()
         return True
 
     async def open(self, client: socket.socket, upstream: socket.socket) -> None:
@@ -287,7 +297,7 @@ class Connection:
 
     # socket events --------------------------------------------------------------------------------
 
-    def side_made(self, side: Side, transport: asyncio.Transport) -> None:
+    def side_made(self, side: Side, transport: Carrier) -> None:
         """A socket became a transport; once both are, the links start."""
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         if side is Side.CLIENT:
@@ -314,7 +324,7 @@ class Connection:
         if made <= self._lost:
             self._finished()
 
-    def _make_links(self, client: asyncio.Transport, upstream: asyncio.Transport) -> None:
+    def _make_links(self, client: Carrier, upstream: Carrier) -> None:
         up = Link(self, client, upstream, self.owner.toxics_for(Direction.UPSTREAM))
         down = Link(self, upstream, client, self.owner.toxics_for(Direction.DOWNSTREAM))
         self.links = {Direction.UPSTREAM: up, Direction.DOWNSTREAM: down}
@@ -373,3 +383,14 @@ class Connection:
         for link in self.links.values():
             link.finish()
         self.owner.connection_closed(self)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Drop the references between protocols, links and this connection (no cycles left)."""
+        for protocol in (self.client_protocol, self.upstream_protocol):
+            protocol.connection = protocol.reading = protocol.writing = None
+        for link in self.links.values():
+            link.connection = None
+            link.stages = []
+        self.links = {}
+        self.client = self.upstream = None
