@@ -275,8 +275,8 @@ class Connection:
         client_pipe = Pipe(loop, client, self.client_protocol)
         self.side_made(Side.UPSTREAM, upstream_pipe)
         self.side_made(Side.CLIENT, client_pipe)
+        client_pipe.start()  # its first bytes go to the upstream before anything else is done
         upstream_pipe.start()
-        client_pipe.start()
         return True
 
     async def open(self, client: socket.socket, upstream: socket.socket) -> None:
