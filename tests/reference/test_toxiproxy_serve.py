@@ -106,3 +106,34 @@ def test_bad_config_exits_2_naming_the_file(tmp_path: Path, content: str) -> Non
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert str(config) in lines[0]
+
+
+FREEZE_PROBE = """
+import gc, sys
+freeze = gc.freeze
+def announced_freeze():
+    freeze()
+    print("frozen", gc.get_freeze_count() > 0, flush=True)
+gc.freeze = announced_freeze
+sys.argv = ["mkdrill", "serve", "toxiproxy", "--port", "0"]
+import runpy
+runpy.run_module("runner", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_serve_puts_what_start_up_made_out_of_the_collectors_sight_before_it_is_ready() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", FREEZE_PROBE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = ready_line(process)
+        assert process.stdout is not None
+        second = process.stdout.readline().strip() if first.startswith("frozen") else first
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert first == "frozen True"
+    assert second.startswith(READY_PREFIX)
