@@ -13,6 +13,7 @@ import pytest
 
 from runner.reference.toxiproxy.links import Connection
 from runner.reference.toxiproxy.proxies import Proxy
+from runner.reference.toxiproxy.toxics import Direction, Toxic
 
 
 @pytest.fixture
@@ -95,3 +96,33 @@ def test_a_finished_connection_is_freed_without_the_garbage_collector(
         assert ref() is None, "the closed connection is kept alive by a reference cycle"
     finally:
         gc.enable()
+
+
+def test_first_bytes_go_through_an_upstream_toxic_present_when_the_client_connects(
+    upstream: socket.socket,
+) -> None:
+    """The straight path is only for a proxy with no upstream toxic: a timeout toxic drops them."""
+
+    async def scenario() -> bytes:
+        proxy = Proxy("toxic", "127.0.0.1:0", _address(upstream), "127.0.0.1")
+        proxy.add_toxic(
+            Toxic("drop", "timeout", "upstream", Direction.UPSTREAM, 1.0, {"timeout": 0})
+        )
+        await proxy.start()
+        try:
+            with socket.create_connection(("127.0.0.1", int(proxy.listen.rsplit(":", 1)[1]))) as c:
+                c.sendall(b"hello")
+                proxy._accept_ready()
+                upstream.settimeout(5)
+                accepted, _ = upstream.accept()
+                with accepted:
+                    for _ in range(20):
+                        await asyncio.sleep(0.005)  # the loop's turns: reads, the toxic's task
+                    try:
+                        return accepted.recv(100, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        return b""
+        finally:
+            await proxy.stop()
+
+    assert asyncio.run(scenario()) == b""

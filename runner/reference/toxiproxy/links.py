@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any, Protocol, cast
 
-from runner.reference.toxiproxy.pipes import Pipe, set_nodelay
+from runner.reference.toxiproxy.pipes import READ_SIZE, Pipe, set_nodelay
 from runner.reference.toxiproxy.stages import Chunk, End, Stage, make_stage
 from runner.reference.toxiproxy.toxics import Direction, Toxic
 
@@ -238,6 +238,20 @@ def _linger_zero(carrier: Carrier) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def forward_first(client: socket.socket, upstream: socket.socket) -> None:
+    """Send the upstream at once what the client has sent so far (both sockets non-blocking).
+
+    Only what the upstream took is taken from the client; the rest, the client's end, or an error
+    stays for the client's link to read as it would have.
+    """
+    try:
+        data = client.recv(READ_SIZE, socket.MSG_PEEK)
+        if data:
+            client.recv(upstream.send(data))
+    except OSError:
+        return
 
 
 class Connection:

@@ -29,7 +29,7 @@ from runner.reference.toxiproxy.errors import (
     proxy_not_found,
     toxic_not_found,
 )
-from runner.reference.toxiproxy.links import Connection
+from runner.reference.toxiproxy.links import Connection, forward_first
 from runner.reference.toxiproxy.toxics import Direction, Toxic
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,10 @@ class Proxy:
             logger.info("proxy %s: upstream %s unreachable for %s", self.name, self.upstream, peer)
             client.close()
             return
+        # The client's first bytes go straight on when no upstream toxic could hold them, before
+        # the connection's parts are made; its link then reads on from what that left queued.
+        if not self.toxics[Direction.UPSTREAM]:
+            forward_first(client, upstream)
         # Like Toxiproxy's StartLink goroutines, the links start without holding up the loop.
         connection = Connection(self)
         self.connection_opened(connection)
