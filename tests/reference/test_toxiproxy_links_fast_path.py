@@ -36,28 +36,36 @@ async def _until(condition: Callable[[], object], what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+async def _first_bytes_at_upstream(
+    upstream: socket.socket, toxics: list[Toxic], loop_turns: int
+) -> bytes:
+    """A client connects and sends "hello"; the proxy's accept step runs, then `loop_turns` turns
+    of the loop: what the upstream has received by then."""
+    proxy = Proxy("first", "127.0.0.1:0", _address(upstream), "127.0.0.1")
+    for toxic in toxics:
+        proxy.add_toxic(toxic)
+    await proxy.start()
+    try:
+        with socket.create_connection(("127.0.0.1", int(proxy.listen.rsplit(":", 1)[1]))) as c:
+            c.sendall(b"hello")
+            proxy._accept_ready()  # what the loop calls when the client is queued
+            upstream.settimeout(5)
+            accepted, _ = upstream.accept()
+            with accepted:
+                for _ in range(loop_turns):
+                    await asyncio.sleep(0.005)
+                try:
+                    return accepted.recv(100, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    return b""
+    finally:
+        await proxy.stop()
+
+
 def test_first_bytes_reach_the_upstream_in_the_step_that_accepts_the_client(
     upstream: socket.socket,
 ) -> None:
-    async def scenario() -> bytes:
-        proxy = Proxy("fast", "127.0.0.1:0", _address(upstream), "127.0.0.1")
-        await proxy.start()
-        try:
-            with socket.create_connection(("127.0.0.1", int(proxy.listen.rsplit(":", 1)[1]))) as c:
-                c.sendall(b"hello")
-                # No await from here on: the event loop takes no turn of its own.
-                proxy._accept_ready()
-                upstream.settimeout(5)
-                accepted, _ = upstream.accept()
-                with accepted:
-                    try:
-                        return accepted.recv(100, socket.MSG_DONTWAIT)
-                    except BlockingIOError:
-                        return b""
-        finally:
-            await proxy.stop()
-
-    assert asyncio.run(scenario()) == b"hello"
+    assert asyncio.run(_first_bytes_at_upstream(upstream, [], loop_turns=0)) == b"hello"
 
 
 def test_a_finished_connection_is_freed_without_the_garbage_collector(
@@ -102,27 +110,5 @@ def test_first_bytes_go_through_an_upstream_toxic_present_when_the_client_connec
     upstream: socket.socket,
 ) -> None:
     """The straight path is only for a proxy with no upstream toxic: a timeout toxic drops them."""
-
-    async def scenario() -> bytes:
-        proxy = Proxy("toxic", "127.0.0.1:0", _address(upstream), "127.0.0.1")
-        proxy.add_toxic(
-            Toxic("drop", "timeout", "upstream", Direction.UPSTREAM, 1.0, {"timeout": 0})
-        )
-        await proxy.start()
-        try:
-            with socket.create_connection(("127.0.0.1", int(proxy.listen.rsplit(":", 1)[1]))) as c:
-                c.sendall(b"hello")
-                proxy._accept_ready()
-                upstream.settimeout(5)
-                accepted, _ = upstream.accept()
-                with accepted:
-                    for _ in range(20):
-                        await asyncio.sleep(0.005)  # the loop's turns: reads, the toxic's task
-                    try:
-                        return accepted.recv(100, socket.MSG_DONTWAIT)
-                    except BlockingIOError:
-                        return b""
-        finally:
-            await proxy.stop()
-
-    assert asyncio.run(scenario()) == b""
+    drop = Toxic("drop", "timeout", "upstream", Direction.UPSTREAM, 1.0, {"timeout": 0})
+    assert asyncio.run(_first_bytes_at_upstream(upstream, [drop], loop_turns=20)) == b""
