@@ -1,11 +1,10 @@
 """Network faults through a Toxiproxy API (a real toxiproxy-server or the embedded one), with undo.
 
-Requests go to Toxiproxy's HTTP API over httpx (which the runner imports anyway), one short-lived
-client per call as toxiproxy-python's APIConsumer makes one connection per call, with its mapping
-of 404/409/400 to NotFound/ProxyExists/InvalidToxic. toxiproxy-python itself stays the client the
-conformance tests drive the embedded server with; a run does not import it (nor `requests`
-under it: about a quarter of a run's import time). Finding and starting a server lives in
-toxiproxy_server.
+Requests go through toxiproxy-python's APIConsumer (its HTTP layer, which maps 404/409/400 to its
+NotFound/ProxyExists/InvalidToxic), one subclass per controller so two controllers never share the
+client's class-level host and port. Its Proxy/Toxiproxy objects are not used: they take no timeout,
+read the global host/port, swallow 5xx answers (a listen port in use comes back as a 500) and have
+no way to change a proxy's upstream. Finding and starting a server lives in toxiproxy_server.
 """
 
 from __future__ import annotations
@@ -18,7 +17,9 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
+import requests
+from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from runner.errors import CleanupError, DefinitionError, EnvironmentProblem, InjectionError
 from runner.faults.toxiproxy_server import (
@@ -26,7 +27,6 @@ from runner.faults.toxiproxy_server import (
     find_toxiproxy_server,
     start_toxiproxy,
 )
-from runner.tls import shared_ssl_context
 
 __all__ = [
     "ToxiproxyControl",
@@ -39,21 +39,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STREAMS = ("upstream", "downstream")
-
-
-class NotFound(Exception):
-    """The API answered 404: no such proxy or toxic (the body is the exception's argument)."""
-
-
-class ProxyExists(Exception):
-    """The API answered 409: a proxy or toxic of that name exists."""
-
-
-class InvalidToxic(Exception):
-    """The API answered 400: the request was refused as invalid."""
-
-
-_STATUS_ERRORS: dict[int, type[Exception]] = {404: NotFound, 409: ProxyExists, 400: InvalidToxic}
 
 
 class Undo:
@@ -94,8 +79,11 @@ class ToxiproxyControl:
             )
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        self._base = f"http://{host}:{parts.port or 8474}"
+        self._api: type[Any] = type(
+            "BoundAPIConsumer",
+            (APIConsumer,),
+            {"host": parts.hostname, "port": parts.port or 8474},
+        )
 
     # requests -------------------------------------------------------------------------------------
 
@@ -106,20 +94,21 @@ class ToxiproxyControl:
         doing: str,
         failure: type[Exception],
         body: Mapping[str, object] | None = None,
-    ) -> httpx.Response:
+    ) -> requests.Response:
         """One call: NotFound/ProxyExists/InvalidToxic pass through, the rest become `failure`."""
+        kwargs: dict[str, object] = {"timeout": self.timeout}
+        if body is not None:
+            kwargs["json"] = body
         try:
-            with httpx.Client(timeout=self.timeout, verify=shared_ssl_context()) as client:
-                response = client.request(method.upper(), self._base + path, json=body)
-        except httpx.HTTPError as exc:
+            response: requests.Response = getattr(self._api, method)(path, **kwargs)
+        except (NotFound, ProxyExists, InvalidToxic):
+            raise
+        except requests.RequestException as exc:
             reason = type(exc).__name__
             raise failure(
                 f"toxiproxy API {self.api_url} unreachable while {doing} ({reason}); "
                 "is the toxiproxy server running?"
             ) from exc
-        status_error = _STATUS_ERRORS.get(response.status_code)
-        if status_error is not None:
-            raise status_error(response.content)
         if response.status_code >= 400:
             raise failure(
                 f"toxiproxy API {self.api_url} refused {doing}: "
@@ -127,7 +116,7 @@ class ToxiproxyControl:
             )
         return response
 
-    def _json(self, response: httpx.Response, doing: str) -> Any:
+    def _json(self, response: requests.Response, doing: str) -> Any:
         try:
             return response.json()
         except ValueError as exc:
@@ -142,7 +131,7 @@ class ToxiproxyControl:
         except (NotFound, ProxyExists, InvalidToxic) as exc:
             logger.debug("nothing to undo for %s: %s", doing, _error_text(exc))
         except CleanupError as exc:
-            if isinstance(exc.__cause__, httpx.HTTPError):
+            if isinstance(exc.__cause__, requests.RequestException):
                 logger.info("toxiproxy gone, skipping %s: %s", doing, exc)
                 return
             raise

@@ -1,5 +1,4 @@
-"""What a run imports: the modules `mkdrill run` uses, not httpx's command line (click, rich, pygments)
-nor toxiproxy-python and the `requests` under it (Toxiproxy's API is spoken over httpx)."""
+"""What a run imports: the modules `mkdrill run` uses, not httpx's command line (click, rich, pygments)."""
 
 from __future__ import annotations
 
@@ -22,9 +21,6 @@ NOT_LOADED = (
     "click",
     "pygments",
     "docker",
-    "requests",
-    "toxiproxy",
-    "urllib3",
 )
 
 
