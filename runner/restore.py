@@ -21,6 +21,10 @@ POLL_INTERVAL_S = 0.005  # MemoryKernel's side: a service coming up is not hamme
 # The consumer's side: each check is itself an HTTP round trip of a few milliseconds, so the gap
 # between two of them is kept far below it (the watch's resolution is check + gap).
 CONSUMER_POLL_INTERVAL_S = 0.001
+# The consumer's preflight route, polled beside its Drafts: each check makes the consumer call
+# MemoryKernel as a Draft does, so polled as fast it would hold up the Drafts (the restore clock)
+# behind it in the consumer; an enriched Draft proves the preflight ready anyway.
+PREFLIGHT_POLL_INTERVAL_S = 0.005
 CONSUMER_SIDE = (MilestoneName.PREFLIGHT_READY, MilestoneName.FIRST_ENRICHED_DRAFT)
 CALL_TIMEOUT_S = 0.5
 # A Draft still out at the deadline is waited for this long beyond it (its probe's own timeout
@@ -198,7 +202,7 @@ class MilestoneWatch:
             started,
             since,
             end,
-            CONSUMER_POLL_INTERVAL_S,
+            PREFLIGHT_POLL_INTERVAL_S,
             stop=drafted,
         )
         drafting.join(timeout=max(end - self.clock.now(), 0.0) + DRAFT_JOIN_GRACE_S)

@@ -191,3 +191,46 @@ def test_the_first_enriched_draft_is_not_held_up_behind_the_consumers_preflight_
     assert preflight.at_s == first.at_s and preflight.resolution_s == first.resolution_s
     assert list(milestones) == ["service_up", "health_versions", "schema_ready",
                                 "preflight_ready", "first_enriched_draft"]  # fmt: skip
+
+
+def test_the_preflight_route_is_polled_at_its_own_pace_beside_the_drafts() -> None:
+    """Each preflight check makes the consumer call MemoryKernel as a Draft does: polled beside
+    the Drafts, it waits PREFLIGHT_POLL_INTERVAL_S between checks so as not to hold them up,
+    while the Drafts (the restore clock) keep CONSUMER_POLL_INTERVAL_S."""
+    import threading
+
+    from runner.clock import SystemClock
+    from runner.restore import PREFLIGHT_POLL_INTERVAL_S
+
+    class RecordingClock(SystemClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.slept: dict[str, set[float]] = {}
+
+        def sleep(self, seconds: float) -> None:
+            self.slept.setdefault(threading.current_thread().name, set()).add(seconds)
+            super().sleep(seconds)
+
+    drafts: list[int] = []
+
+    def draft() -> DraftOutcome:
+        threading.Event().wait(0.01)  # a round trip, so the preflight route is checked meanwhile
+        drafts.append(1)
+        return answer("ready", applied=len(drafts) >= 5)
+
+    class NeverReady(TimedWatch):
+        def _preflight_ready(self) -> bool:
+            return False
+
+    clock = RecordingClock()
+    watch = NeverReady(
+        clock=clock,
+        memorykernel_url="http://127.0.0.1:9",
+        consumer_url="http://127.0.0.1:9",
+        expected_versions=("service.v2", "api.v1"),
+        draft=draft,
+    )
+    watch.run(clock.now(), 5.0)
+    assert clock.slept["restore-watch-drafts"] == {CONSUMER_POLL_INTERVAL_S}
+    assert clock.slept[threading.current_thread().name] == {PREFLIGHT_POLL_INTERVAL_S}
+    assert PREFLIGHT_POLL_INTERVAL_S > CONSUMER_POLL_INTERVAL_S
