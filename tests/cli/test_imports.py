@@ -74,12 +74,7 @@ def _freeze_count_at_exit(entry: str) -> int:
         "atexit.register(lambda: print('frozen', gc.get_freeze_count()))\n"
         f"{entry}\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("frozen "), done.stdout + done.stderr
-    return int(last.split()[1])
+    return _frozen_count_printed(script)
 
 
 def test_the_command_line_leaves_its_objects_to_the_os_at_exit() -> None:
@@ -105,7 +100,11 @@ def test_importing_the_command_line_leaves_the_collector_alone() -> None:
 
 
 def _freeze_count_after(code: str) -> int:
-    script = f"import gc\n{code}\nprint('frozen', gc.get_freeze_count())\n"
+    return _frozen_count_printed(f"import gc\n{code}\nprint('frozen', gc.get_freeze_count())\n")
+
+
+def _frozen_count_printed(script: str) -> int:
+    """Run `script` in a fresh interpreter; the N of the `frozen N` line it printed last."""
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
