@@ -17,11 +17,15 @@ so no build step needs the network from inside a container.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
 import subprocess
 import sys
+import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -44,6 +48,8 @@ DEFAULT_TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.9.0"
 BUILD_COMMAND = "mkdrill images build --offline-base"
 # A cold build of one target runs pip inside the container; nothing else is slow.
 BUILD_TIMEOUT_S = 900
+# What an image was built from: the build context's content, the base image, the target, the version.
+CONTEXT_LABEL = "io.mkdrill.context"
 
 Progress = Callable[[str], None]
 
@@ -78,10 +84,11 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """One image built, and how long its build took (seconds, monotonic)."""
+    """One image built (or found up to date), and how long that took (seconds, monotonic)."""
 
     tag: str
     seconds: float
+    up_to_date: bool = False  # the engine's image already carried this build's context digest
 
 
 @dataclass
@@ -181,22 +188,82 @@ def build_reference_images(
         say(f"{base} is not on the engine; the build pulls it from its registry")
 
     source = ImageSource.find()
-    wheels_started = clock()
-    python_version, glibc, machine = probe_base(client, base, source.probe_cache_dir)
-    wheels = source.wheels_dir
-    say(f"downloading wheels for Python {python_version} ({machine}, glibc {glibc}) into {wheels}")
-    download_wheels(wheels, source.requirements(), python_version, glibc, machine)
-    report.wheels_seconds = clock() - wheels_started
+    with build_lock(source.cache / ".build.lock", say):
+        wheels_started = clock()
+        python_version, glibc, machine = probe_base(client, base, source.probe_cache_dir)
+        wheels = source.wheels_dir
+        say(
+            f"downloading wheels for Python {python_version} ({machine}, glibc {glibc}) into {wheels}"
+        )
+        download_wheels(wheels, source.requirements(), python_version, glibc, machine)
+        report.wheels_seconds = clock() - wheels_started
 
-    with source.context() as context:
-        for spec in specs:
-            image_started = clock()
-            say(f"building {spec.tag} (target {spec.target}, BASE_IMAGE={base})")
-            context.seek(0)
-            _build_one(client, context, spec, base)
-            report.images.append(BuiltImage(spec.tag, clock() - image_started))
+        with source.context() as context:
+            content = context_digest(context)
+            base_id = _image_id(client, base) or base
+            for spec in specs:
+                image_started = clock()
+                digest = spec_digest(content, base_id, spec)
+                if image_label(client, spec.tag, CONTEXT_LABEL) == digest:
+                    say(f"{spec.tag} is up to date (same sources and base); not rebuilt")
+                    report.images.append(BuiltImage(spec.tag, clock() - image_started, True))
+                    continue
+                say(f"building {spec.tag} (target {spec.target}, BASE_IMAGE={base})")
+                context.seek(0)
+                _build_one(client, context, spec, base, {CONTEXT_LABEL: digest})
+                report.images.append(BuiltImage(spec.tag, clock() - image_started))
     report.total_seconds = clock() - started
     return report
+
+
+@contextlib.contextmanager
+def build_lock(path: Path, say: Progress) -> Iterator[None]:
+    """One image build at a time per cache: a second builder waits, then finds the images up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another image build holds {path}; waiting for it")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def context_digest(context: IO[bytes]) -> str:
+    """sha256 of the build context's names, modes and bytes (not its times: a fresh clone matches)."""
+    digest = hashlib.sha256()
+    context.seek(0)
+    with tarfile.open(fileobj=context, mode="r:") as archive:
+        for member in sorted(archive.getmembers(), key=lambda item: item.name):
+            digest.update(
+                f"{member.name}\0{member.mode:o}\0{member.type!r}\0{member.linkname}\0".encode()
+            )
+            if member.isfile():
+                data = archive.extractfile(member)
+                assert data is not None
+                while block := data.read(1 << 20):
+                    digest.update(block)
+    context.seek(0)
+    return digest.hexdigest()
+
+
+def spec_digest(content: str, base_id: str, spec: ImageSpec) -> str:
+    """What one image is built from: the context digest, the base image's ID, its target, the version."""
+    text = f"{content}\0{base_id}\0{spec.target}\0{__version__}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def image_label(client: docker.DockerClient, tag: str, label: str) -> str | None:
+    """The value of `label` on the engine's image `tag`; None when the image or the label is absent."""
+    try:
+        labels = client.images.get(tag).labels or {}
+    except ImageNotFound:
+        return None
+    value = labels.get(label)
+    return str(value) if value is not None else None
 
 
 def probe_base(client: docker.DockerClient, base: str, cache_dir: Path) -> tuple[str, str, str]:
@@ -290,7 +357,13 @@ def manylinux_platform_flags(glibc: str, machine: str) -> list[str]:
     return [flag for tag in tags for flag in ("--platform", tag)]
 
 
-def _build_one(client: docker.DockerClient, context: IO[bytes], spec: ImageSpec, base: str) -> None:
+def _build_one(
+    client: docker.DockerClient,
+    context: IO[bytes],
+    spec: ImageSpec,
+    base: str,
+    labels: dict[str, str],
+) -> None:
     try:
         events = client.api.build(
             fileobj=context,
@@ -299,6 +372,7 @@ def _build_one(client: docker.DockerClient, context: IO[bytes], spec: ImageSpec,
             tag=spec.tag,
             target=spec.target,
             buildargs={"BASE_IMAGE": base, "MKDRILL_VERSION": __version__},
+            labels=labels,
             rm=True,
             forcerm=True,
             decode=True,

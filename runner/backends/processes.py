@@ -285,6 +285,7 @@ def sweep_state(path: Path) -> list[str]:
     except (OSError, ValueError):
         path.unlink(missing_ok=True)
         return removed
+    killed: list[int] = []
     for entry in data.get("processes", []):
         pid = int(entry.get("pid", 0))
         if pid <= 0 or not pid_alive(pid):
@@ -294,6 +295,15 @@ def sweep_state(path: Path) -> list[str]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
             os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
         removed.append(f"process {entry.get('name')} (pid {pid})")
+    wait_gone(killed)
     path.unlink(missing_ok=True)
     return removed
+
+
+def wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
+    """Return once none of `pids` is alive (a SIGKILL is not instant on a busy machine), or at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)

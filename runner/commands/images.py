@@ -64,5 +64,8 @@ def build(
         typer.echo(f"base {report.base_image} made in {report.base_seconds:.1f} s")
     typer.echo(f"wheels ready in {report.wheels_seconds:.1f} s")
     for image in report.images:
-        typer.echo(f"built {image.tag} in {image.seconds:.1f} s")
+        if image.up_to_date:
+            typer.echo(f"{image.tag} up to date, checked in {image.seconds:.1f} s")
+        else:
+            typer.echo(f"built {image.tag} in {image.seconds:.1f} s")
     typer.echo(f"images built on {report.base_image} in {report.total_seconds:.1f} s")

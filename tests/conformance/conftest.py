@@ -139,3 +139,11 @@ def tagged_servers() -> Iterator[tuple[TcpServer, TcpServer]]:
     yield first, second
     first.close()
     second.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every conformance test on one pytest-xdist worker: TOXIPROXY_URL names one shared server."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("conformance"))

@@ -50,6 +50,7 @@ def test_a_taken_proxy_port_is_one_line_exit_3_naming_what_holds_it(
     assert [p.name for p in (tmp_path / "reports").iterdir()] in ([], [".state"])
 
 
+@pytest.mark.slow
 def test_a_consumer_too_slow_to_drill_is_an_environment_error_with_its_figures(
     tmp_path: Path,
 ) -> None:
@@ -69,6 +70,7 @@ def test_a_consumer_too_slow_to_drill_is_an_environment_error_with_its_figures(
     assert report["consumer"]["capacity"]["drafts_per_s"] < 6
 
 
+@pytest.mark.slow
 def test_a_consumer_pinned_to_another_release_is_told_which_pins_differ(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,6 +116,7 @@ open(pid_file, "w").write(str(consumer.pid))
 """
 
 
+@pytest.mark.slow
 def test_a_restart_command_applies_the_flag_and_the_pin_to_a_consumer_by_url(
     tmp_path: Path,
 ) -> None:

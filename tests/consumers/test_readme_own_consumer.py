@@ -26,6 +26,10 @@ from runner.errors import EnvironmentProblem
 REPO = Path(__file__).resolve().parents[2]
 CONSUMER_SIDE = {"disabled", "version-mismatch-consumer-ahead"}
 
+# Its consumer spends 100 ms of CPU per Draft (a Python start per Draft by command): it runs alone
+# on the machine (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("cpu-heavy-runs")
+
 
 def readme_block() -> str:
     section = (
@@ -43,6 +47,7 @@ def reports(root: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_the_readme_lines_drill_your_own_consumer_by_url_and_by_command(tmp_path: Path) -> None:
     for port in (4010, 4020):  # the README's addresses: the pin's default_base_url, the consumer

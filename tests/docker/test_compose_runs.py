@@ -16,7 +16,12 @@ import pytest
 from runner.images import BuildReport
 from tests.docker.helpers import labelled
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+# Whole drill runs on containers: CPU-heavy, they run alone on the machine (tests/conftest.py).
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.timeout(900),
+    pytest.mark.xdist_group("cpu-heavy-runs"),
+]
 
 
 def mkdrill(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -52,6 +57,7 @@ def test_whole_nightly_catalog_passes_on_compose(
     assert all(m["at_s"] is not None for m in ttr["milestones"])
 
 
+@pytest.mark.slow
 def test_sigkilled_runner_then_env_reset_leaves_nothing(
     tmp_path: Path, reference_images: BuildReport, docker_client: docker.DockerClient
 ) -> None:

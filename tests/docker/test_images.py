@@ -12,6 +12,7 @@ import yaml
 from runner import __version__
 from runner.backends.docker_base_image import OFFLINE_BASE_IMAGE
 from runner.images import (
+    CONTEXT_LABEL,
     BuildReport,
     build_reference_images,
     consumer_image,
@@ -53,6 +54,11 @@ def test_a_second_build_reuses_the_base_and_the_images(
     assert again.base_seconds is None
     assert f"{OFFLINE_BASE_IMAGE} exists; skipping debootstrap" in messages
     assert {image.tag for image in again.images} == {image.tag for image in reference_images.images}
+    # Same sources, same base: every image is found up to date by its context label, none rebuilt.
+    assert all(image.up_to_date for image in again.images), again.images
+    for image in again.images:
+        assert f"{image.tag} is up to date (same sources and base); not rebuilt" in messages
+        assert docker_client.images.get(image.tag).labels[CONTEXT_LABEL]
 
 
 def with_defaults(text: str) -> str:

@@ -14,6 +14,7 @@ from runner.images import BuildReport
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
+@pytest.mark.slow
 def test_mutants_on_containers_catch_each_defect(
     tmp_path: Path, reference_images: BuildReport
 ) -> None:

@@ -18,7 +18,12 @@ from tests.consumers.helpers import consumer_environment, free_port, own_consume
 from tests.docker.helpers import labelled
 from tests.engine.conftest import mkdrill
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
+# Whole drill runs on containers: CPU-heavy, they run alone on the machine (tests/conftest.py).
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.timeout(1500),
+    pytest.mark.xdist_group("cpu-heavy-runs"),
+]
 CONSUMER_SIDE = {"disabled", "version-mismatch-consumer-ahead"}
 
 

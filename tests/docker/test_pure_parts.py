@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import tarfile
+import threading
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -13,10 +17,14 @@ from runner.backends.docker_memorykernel import database_command
 from runner.backends.docker_topology import project_name
 from runner.errors import DefinitionError, EnvironmentProblem
 from runner.images import (
+    ImageSpec,
+    build_lock,
     check_releases,
+    context_digest,
     manylinux_platform_flags,
     missing_image_message,
     reference_images,
+    spec_digest,
 )
 
 pytestmark = pytest.mark.docker
@@ -127,3 +135,55 @@ def test_toxiproxy_entrypoint_reads_go_style_flags() -> None:
     assert entrypoint.parse(["-seed=1"])["host"] == "localhost"
     with pytest.raises(SystemExit):
         entrypoint.parse(["-bogus=1"])
+
+
+def _context(files: dict[str, bytes], mtime: float, mode: int = 0o644) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), mtime, mode
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def test_the_context_digest_follows_content_and_modes_not_file_times() -> None:
+    files = {"runner/a.py": b"a = 1\n", "compose/Dockerfile": b"FROM x\n"}
+    first = context_digest(_context(files, mtime=1_000))
+    assert context_digest(_context(files, mtime=2_000_000)) == first  # a fresh clone: new times
+    assert context_digest(_context(dict(reversed(files.items())), mtime=5)) == first
+    assert context_digest(_context({**files, "runner/a.py": b"a = 2\n"}, mtime=1_000)) != first
+    assert context_digest(_context({**files, "runner/b.py": b""}, mtime=1_000)) != first
+    assert context_digest(_context(files, mtime=1_000, mode=0o755)) != first
+
+
+def test_each_image_digest_names_its_base_and_target() -> None:
+    runtime, toxiproxy = ImageSpec("mkdrill-runtime:x", "runtime"), ImageSpec("t:x", "toxiproxy")
+    digest = spec_digest("c" * 64, "base1", runtime)
+    assert spec_digest("c" * 64, "base1", runtime) == digest
+    assert spec_digest("c" * 64, "base2", runtime) != digest
+    assert spec_digest("c" * 64, "base1", toxiproxy) != digest
+    assert spec_digest("d" * 64, "base1", runtime) != digest
+
+
+def test_a_second_builder_waits_for_the_first(tmp_path: Path) -> None:
+    lock = tmp_path / ".build.lock"
+    order: list[str] = []
+    messages: list[str] = []
+    first_holds = threading.Event()
+
+    def first() -> None:
+        with build_lock(lock, order.append):
+            first_holds.set()
+            time.sleep(0.2)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_holds.wait(5)
+    with build_lock(lock, messages.append):
+        order.append("second in")
+    thread.join(5)
+    assert order == ["first done", "second in"]
+    assert messages == [f"another image build holds {lock}; waiting for it"]

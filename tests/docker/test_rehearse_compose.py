@@ -15,6 +15,7 @@ from tests.rehearsal.test_rehearse_local import check_passed_rehearsal
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 
+@pytest.mark.slow
 def test_the_cross_contract_rollback_rehearsal_passes_on_compose(
     tmp_path: Path, reference_images: BuildReport
 ) -> None:

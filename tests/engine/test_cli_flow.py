@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from runner.backends.processes import pid_alive
 from tests.engine.conftest import REPO, mkdrill, read_report
 
@@ -46,6 +48,7 @@ def test_fail_fast_skips_the_rest(workdir: Path) -> None:
     assert verdicts == [("hang", "failed"), ("disabled", "skipped")]
 
 
+@pytest.mark.slow
 def test_passing_suite_turns_the_pin_green_and_reports_render(workdir: Path) -> None:
     drills = workdir / "drills"
     drills.mkdir()

@@ -29,6 +29,9 @@ import pytest
 
 from tests.engine.conftest import REPO, mkdrill, read_report
 
+# The module fixture is made once: every test of this file runs on one pytest-xdist worker.
+pytestmark = [pytest.mark.xdist_group("path-guard"), pytest.mark.slow]
+
 SMALL_BACKLOG_MEMORYKERNEL = f"""#!{sys.executable}
 import socket, sys
 _listen = socket.socket.listen

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.engine.conftest import mkdrill, read_report
 
 
+@pytest.mark.slow
 def test_quarterly_rolls_back_to_v032_with_the_consumer_repinned_every_milestone_timed(
     workdir: Path,
 ) -> None:

@@ -22,6 +22,9 @@ from runner.faults.toxiproxy import (
 )
 from runner.reference.toxiproxy import EmbeddedToxiproxy
 
+# The module fixture is made once: every test of this file runs on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("toxiproxy-control")
+
 
 @pytest.fixture(scope="module")
 def embedded() -> Iterator[EmbeddedToxiproxy]:

@@ -35,6 +35,9 @@ from runner.reference.assistsupport.preflight import (
 )
 from runner.reference.assistsupport.server import AdapterError, build_draft, hook_outcome, query_ask
 
+# The module fixture is made once: every test of this file runs on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("assistsupport-adapter")
+
 
 @pytest.fixture(scope="module")
 def pin() -> Pin:

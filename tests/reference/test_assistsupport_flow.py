@@ -23,6 +23,9 @@ from tests.reference.as_stub import (
     envelope,
 )
 
+# The module fixture is made once: every test of this file runs on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("assistsupport-flow")
+
 TICKET = "  Can I use a USB drive?  "
 
 

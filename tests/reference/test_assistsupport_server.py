@@ -24,6 +24,9 @@ from runner.probes.draft import outcome_from_response
 from runner.reference.assistsupport import AssistSupportServer
 from tests.reference.as_stub import StubMemoryKernel
 
+# The module fixture is made once: every test of this file runs on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("assistsupport-server")
+
 REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(
     r"assistsupport \((shipped|patched), pin (v[0-9.]+)\) listening on (http://127\.0\.0\.1:(\d+))"

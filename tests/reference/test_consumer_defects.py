@@ -32,6 +32,9 @@ from tests.reference.as_stub import (
     healthy_replies,
 )
 
+# The module fixture is made once: every test of this file runs on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("consumer-defects")
+
 TICKET = "Customer cannot sync the desktop client after the update."
 BASE_URL = "ASSISTSUPPORT_MEMORY_KERNEL_BASE_URL"
 TIMEOUT = "ASSISTSUPPORT_MEMORY_KERNEL_TIMEOUT_MS"

@@ -15,6 +15,9 @@ import pytest
 
 from tests.engine.conftest import mkdrill, read_report
 
+# 51 Drafts in flight on two cores: it runs alone on the machine (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("cpu-heavy-runs")
+
 
 @pytest.mark.slow
 def test_fifty_concurrent_drafts_during_every_nightly_fault(
