@@ -19,10 +19,9 @@ from collections.abc import Generator
 
 import pytest
 
-from tests.machine_share import machine_share
+from tests.machine_share import ALONE_GROUP, machine_share
 
 FAST_CONSUMER_TIMEOUT_MS = "500"
-ALONE_GROUP = "cpu-heavy-runs"
 
 
 @pytest.fixture(autouse=True)

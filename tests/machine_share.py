@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RUN_ID_VARIABLE = "PYTEST_XDIST_TESTRUNUID"
+# The xdist_group of the CPU-heavy runs that have the machine to themselves.
+ALONE_GROUP = "cpu-heavy-runs"
 
 
 @contextlib.contextmanager

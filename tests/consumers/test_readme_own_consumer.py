@@ -22,13 +22,14 @@ import pytest
 
 from runner.backends.listen_address import ListenAddress, describe_holder, ensure_free
 from runner.errors import EnvironmentProblem
+from tests.machine_share import ALONE_GROUP
 
 REPO = Path(__file__).resolve().parents[2]
 CONSUMER_SIDE = {"disabled", "version-mismatch-consumer-ahead"}
 
 # Its consumer spends 100 ms of CPU per Draft (a Python start per Draft by command): it runs alone
 # on the machine (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("cpu-heavy-runs")
+pytestmark = pytest.mark.xdist_group(ALONE_GROUP)
 
 
 def readme_block() -> str:

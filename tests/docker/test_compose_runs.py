@@ -15,12 +15,13 @@ import pytest
 
 from runner.images import BuildReport
 from tests.docker.helpers import labelled
+from tests.machine_share import ALONE_GROUP
 
 # Whole drill runs on containers: CPU-heavy, they run alone on the machine (tests/conftest.py).
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.timeout(900),
-    pytest.mark.xdist_group("cpu-heavy-runs"),
+    pytest.mark.xdist_group(ALONE_GROUP),
 ]
 
 

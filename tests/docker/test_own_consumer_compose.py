@@ -17,12 +17,13 @@ from runner.images import BuildReport
 from tests.consumers.helpers import consumer_environment, free_port, own_consumer, pin_calling
 from tests.docker.helpers import labelled
 from tests.engine.conftest import mkdrill
+from tests.machine_share import ALONE_GROUP
 
 # Whole drill runs on containers: CPU-heavy, they run alone on the machine (tests/conftest.py).
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.timeout(1500),
-    pytest.mark.xdist_group("cpu-heavy-runs"),
+    pytest.mark.xdist_group(ALONE_GROUP),
 ]
 CONSUMER_SIDE = {"disabled", "version-mismatch-consumer-ahead"}
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import mkdrill, read_report
+from tests.machine_share import ALONE_GROUP
 
 # 51 Drafts in flight on two cores: it runs alone on the machine (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("cpu-heavy-runs")
+pytestmark = pytest.mark.xdist_group(ALONE_GROUP)
 
 
 @pytest.mark.slow
