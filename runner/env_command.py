@@ -99,11 +99,12 @@ def environment_is_up(backend: str, state: Path) -> str:
         ]
         return f"local: {', '.join(alive)}" if alive else ""
     from runner.backends.docker_client import LABEL_RUN_ID, connect
+    from runner.backends.docker_containers import list_containers
 
     client = connect()
     try:
-        filters = {"label": f"{LABEL_RUN_ID}={ENV_RUN_ID}", "status": "running"}
-        names = [c.name for c in client.containers.list(filters=filters)]
+        filters = {"label": f"{LABEL_RUN_ID}={ENV_RUN_ID}"}
+        names = [c.name for c in list_containers(client, filters, running_only=True)]
     finally:
         client.close()
     return f"compose: {', '.join(sorted(names))}" if names else ""

@@ -38,6 +38,7 @@ from runner.backends.docker_compose_cli import COMPOSE_FILE, compose_create
 from runner.backends.docker_containers import (
     LOOPBACK,
     find_container,
+    list_containers,
     logs_tail,
     published_port,
     put_files,
@@ -257,7 +258,7 @@ class ComposeEnvironment(Environment):
     def status(self) -> list[ServiceStatus]:
         client = self._docker()
         rows = []
-        for container in client.containers.list(all=True, filters=run_filters(self.run_id)):
+        for container in list_containers(client, run_filters(self.run_id)):
             role = container.labels.get(LABEL_ROLE, "?")
             image = container.attrs.get("Config", {}).get("Image", "")
             rows.append(ServiceStatus(role, state_text(container), f"{container.name} {image}"))

@@ -38,9 +38,26 @@ def run_filters(run_id: str | None, role: str | None = None) -> dict[str, list[s
     return {"label": labels}
 
 
+def list_containers(
+    client: docker.DockerClient, filters: Mapping[str, Any], *, running_only: bool = False
+) -> list[Container]:
+    """The containers matching `filters`, inspected; one removed meanwhile is left out.
+
+    `containers.list` inspects each container it lists, and raises NotFound when another run (or
+    `mkdrill env reset`) removes one between the two calls; here that container is simply gone.
+    """
+    found: list[Container] = []
+    for summary in client.api.containers(all=not running_only, filters=dict(filters)):
+        try:
+            found.append(client.containers.get(summary["Id"]))
+        except NotFound:
+            continue
+    return found
+
+
 def find_container(client: docker.DockerClient, run_id: str, role: str) -> Container | None:
     """The container of `role` in run `run_id`, running or not."""
-    found = client.containers.list(all=True, filters=run_filters(run_id, role))
+    found = list_containers(client, run_filters(run_id, role))
     return found[0] if found else None
 
 

@@ -8,7 +8,13 @@ import docker
 from docker.errors import APIError, NotFound
 
 from runner.backends.docker_client import LABEL_ROLE, LABEL_RUN_ID, connect, error_reason
-from runner.backends.docker_containers import LOOPBACK, published_port, run_filters, state_text
+from runner.backends.docker_containers import (
+    LOOPBACK,
+    list_containers,
+    published_port,
+    run_filters,
+    state_text,
+)
 from runner.backends.owner import LABEL_OWNER_PID
 from runner.errors import CleanupError, EnvironmentProblem
 from runner.faults.toxiproxy import ToxiproxyControl
@@ -29,7 +35,7 @@ def sweep(client: docker.DockerClient, run_id: str | None) -> list[str]:
     removed: list[str] = []
     failures: list[str] = []
     filters = run_filters(run_id)
-    containers = client.containers.list(all=True, filters=filters)
+    containers = list_containers(client, filters)
     for container in containers:
         if container.labels.get(LABEL_ROLE) == "toxiproxy" and container.status == "running":
             _reset_toxics(container, removed)
@@ -97,7 +103,7 @@ def run_owners(client: docker.DockerClient) -> dict[str, dict[str, str]]:
     owners: dict[str, dict[str, str]] = {}
     filters = run_filters(None)
     objects = [
-        *client.containers.list(all=True, filters=filters),
+        *list_containers(client, filters),
         *client.networks.list(filters=filters),
         *client.volumes.list(filters=filters),
     ]
@@ -125,7 +131,7 @@ def describe_all(client: docker.DockerClient | None = None) -> list[str]:
         lines = [
             f"run {c.labels.get(LABEL_RUN_ID)}: {c.labels.get(LABEL_ROLE, '?')} {c.name} "
             f"{c.attrs.get('Config', {}).get('Image', '')} {state_text(c)}"
-            for c in active.containers.list(all=True, filters=run_filters(None))
+            for c in list_containers(active, run_filters(None))
         ]
         return sorted(lines) or ["no compose environment on the Docker engine"]
     finally:

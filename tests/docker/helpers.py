@@ -9,6 +9,7 @@ import docker
 import httpx
 
 from runner.backends.docker_client import LABEL_RUN_ID
+from runner.backends.docker_containers import list_containers
 
 TICKET = "Am I allowed to use a USB drive?"
 
@@ -66,7 +67,7 @@ def labelled(client: docker.DockerClient, run_id: str) -> list[str]:
     """Everything on the engine carrying the run's label."""
     filters = {"label": [f"{LABEL_RUN_ID}={run_id}"]}
     return (
-        [f"container {c.name}" for c in client.containers.list(all=True, filters=filters)]
+        [f"container {c.name}" for c in list_containers(client, filters)]
         + [f"network {n.name}" for n in client.networks.list(filters=filters)]
         + [f"volume {v.name}" for v in client.volumes.list(filters=filters)]
     )

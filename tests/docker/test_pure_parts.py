@@ -11,8 +11,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from docker.errors import NotFound
 
 from runner.backends.docker_base_image import DEFAULT_DEBIAN_MIRROR, debian_mirror
+from runner.backends.docker_containers import list_containers
 from runner.backends.docker_memorykernel import database_command
 from runner.backends.docker_topology import project_name
 from runner.errors import DefinitionError, EnvironmentProblem
@@ -187,3 +189,35 @@ def test_a_second_builder_waits_for_the_first(tmp_path: Path) -> None:
     thread.join(5)
     assert order == ["first done", "second in"]
     assert messages == [f"another image build holds {lock}; waiting for it"]
+
+
+class _VanishingApi:
+    """The low-level API of an engine that lists two containers, one removed before inspect."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, object] = {}
+
+    def containers(self, all: bool, filters: dict[str, object]) -> list[dict[str, str]]:
+        self.asked = {"all": all, "filters": filters}
+        return [{"Id": "gone"}, {"Id": "here"}]
+
+
+class _VanishingContainers:
+    def get(self, container_id: str) -> str:
+        if container_id == "gone":
+            raise NotFound("No such container: gone")
+        return container_id
+
+
+class _Vanishing:
+    def __init__(self) -> None:
+        self.api = _VanishingApi()
+        self.containers = _VanishingContainers()
+
+
+def test_a_container_removed_between_list_and_inspect_is_left_out() -> None:
+    client = _Vanishing()
+    assert list_containers(client, {"label": ["io.mkdrill.run-id"]}) == ["here"]  # type: ignore[arg-type]
+    assert client.api.asked == {"all": True, "filters": {"label": ["io.mkdrill.run-id"]}}
+    list_containers(client, {"label": ["x"]}, running_only=True)  # type: ignore[arg-type]
+    assert client.api.asked["all"] is False

@@ -11,6 +11,7 @@ import docker
 import pytest
 
 from runner.backends.docker_client import LABEL_RUN_ID
+from runner.backends.docker_containers import list_containers
 from runner.images import BuildReport
 
 pytestmark = pytest.mark.docker
@@ -34,6 +35,6 @@ def test_the_given_toxiproxy_image_is_the_one_asked_of_the_engine(
     )  # fmt: skip
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"image {ABSENT} not found" in done.stderr
-    leftovers = docker_client.containers.list(all=True, filters={"label": LABEL_RUN_ID})
+    leftovers = list_containers(docker_client, {"label": LABEL_RUN_ID})
     assert not [c for c in leftovers if c.labels.get("io.mkdrill.role") == "toxiproxy"
                 and c.attrs["Config"]["Image"] == ABSENT]  # fmt: skip
