@@ -27,9 +27,6 @@ CONSUMER_POLL_INTERVAL_S = 0.001
 PREFLIGHT_POLL_INTERVAL_S = 0.005
 CONSUMER_SIDE = (MilestoneName.PREFLIGHT_READY, MilestoneName.FIRST_ENRICHED_DRAFT)
 CALL_TIMEOUT_S = 0.5
-# A Draft still out at the deadline is waited for this long beyond it (its probe's own timeout
-# ends it sooner).
-DRAFT_JOIN_GRACE_S = 35.0
 
 
 def watch_client() -> httpx.Client:
@@ -68,16 +65,26 @@ class MilestoneWatch:
     # again instead of asking for a new Draft (see _proves).
     _answer: DraftOutcome | None = field(default=None, repr=False)
     _reread: bool = field(default=False, repr=False)
+    # The consumer's preflight polled on a thread of its own (see _consumer_side_together), and
+    # whether the watch has ended: a check answering after that changes nothing reported.
+    _preflight_poller: threading.Thread | None = field(default=None, repr=False)
+    _ended: bool = field(default=False, repr=False)
 
     def run(
-        self, started: float, deadline_s: float, http: httpx.Client | None = None
+        self,
+        started: float,
+        deadline_s: float,
+        http: httpx.Client | None = None,
+        preflight_http: httpx.Client | None = None,
     ) -> list[Milestone]:
         """Watch from `started` (monotonic) for at most `deadline_s`; return every milestone.
 
         Each milestone is timed at the sending of the check that reached it, and carries its
         resolution: the time since the check before it was sent (one that found it not reached
         yet), or since the milestone before it when its first check reached it: the interval in
-        which the watcher saw it happen. `http` is a client made beforehand (else one is made).
+        which the watcher saw it happen. `http` and `preflight_http` are clients made beforehand
+        (else they are made here, and the watch waits for a preflight check still on its way before
+        closing them; with `preflight_http` given, call `finish` before closing it).
         """
         steps: list[tuple[MilestoneName, Callable[[], bool]]] = [
             (MilestoneName.SERVICE_UP, self._service_up),
@@ -93,6 +100,11 @@ class MilestoneWatch:
         self.watched = [name for name, _ in steps]
         with contextlib.ExitStack() as owned:
             self._http = http if http is not None else owned.enter_context(watch_client())
+            if preflight_http is None:
+                self._preflight_http = owned.enter_context(watch_client())
+                owned.callback(self.finish, CALL_TIMEOUT_S + 1.0)
+            else:
+                self._preflight_http = preflight_http
             since, previous = started, None
             for name, check in steps:
                 if name in CONSUMER_SIDE:
@@ -166,8 +178,16 @@ class MilestoneWatch:
         self._reach(name, asked - started, asked - since)
         return asked
 
+    def finish(self, timeout_s: float) -> None:
+        """Wait for a preflight check still on its way when the watch ended (its client's use)."""
+        poller = self._preflight_poller
+        if poller is not None:
+            poller.join(timeout=timeout_s)
+
     def _reach(self, name: MilestoneName, at_s: float, resolution_s: float) -> None:
         with self._lock:
+            if self._ended:
+                return
             if name not in self.reached or at_s < self.reached[name]:
                 self.reached[name] = at_s
                 self.resolution[name] = resolution_s
@@ -175,37 +195,43 @@ class MilestoneWatch:
     def _consumer_side_together(self, started: float, since: float, end: float) -> None:
         """The consumer's preflight route and its Drafts, watched side by side: the first
         enriched Draft is not held up behind a preflight check still on its way, and proves the
-        preflight ready too (the consumer enriches a Draft only once its preflight is)."""
+        preflight ready too (the consumer enriches a Draft only once its preflight is).
+
+        The watch ends with the first enriched Draft. A preflight check sent before it may still
+        be on its way (one sent while the fault held the consumer's call to MemoryKernel waits up
+        to its timeout): it can no longer move a milestone, so it is not waited for here.
+        """
         drafted = threading.Event()
 
-        def drafts() -> None:
-            try:
-                asked = self._poll(
-                    MilestoneName.FIRST_ENRICHED_DRAFT,
-                    self._enriched_draft,
-                    started,
-                    since,
-                    end,
-                    CONSUMER_POLL_INTERVAL_S,
-                )
-                if asked is not None:
-                    resolution = self.resolution[MilestoneName.FIRST_ENRICHED_DRAFT]
-                    self._reach(MilestoneName.PREFLIGHT_READY, asked - started, resolution)
-            finally:
-                drafted.set()
+        def preflight() -> None:
+            self._poll(
+                MilestoneName.PREFLIGHT_READY,
+                self._preflight_ready,
+                started,
+                since,
+                end,
+                PREFLIGHT_POLL_INTERVAL_S,
+                stop=drafted,
+            )
 
-        drafting = threading.Thread(target=drafts, name="restore-watch-drafts", daemon=True)
-        drafting.start()
-        self._poll(
-            MilestoneName.PREFLIGHT_READY,
-            self._preflight_ready,
-            started,
-            since,
-            end,
-            PREFLIGHT_POLL_INTERVAL_S,
-            stop=drafted,
+        self._preflight_poller = threading.Thread(
+            target=preflight, name="restore-watch-preflight", daemon=True
         )
-        drafting.join(timeout=max(end - self.clock.now(), 0.0) + DRAFT_JOIN_GRACE_S)
+        self._preflight_poller.start()
+        try:
+            asked = self._poll(
+                MilestoneName.FIRST_ENRICHED_DRAFT,
+                self._enriched_draft,
+                started,
+                since,
+                end,
+                CONSUMER_POLL_INTERVAL_S,
+            )
+            if asked is not None:
+                resolution = self.resolution[MilestoneName.FIRST_ENRICHED_DRAFT]
+                self._reach(MilestoneName.PREFLIGHT_READY, asked - started, resolution)
+        finally:
+            drafted.set()
 
     def _gate_open(self, end: float) -> bool:
         gate = self.consumer_gate
@@ -216,6 +242,8 @@ class MilestoneWatch:
         return True
 
     def _milestones(self) -> list[Milestone]:
+        with self._lock:
+            self._ended = True
         return [
             Milestone(
                 name=name,
@@ -235,9 +263,11 @@ class MilestoneWatch:
         except OSError:
             return False
 
-    def _json(self, method: str, url: str) -> dict[str, object] | None:
+    def _json(
+        self, method: str, url: str, client: httpx.Client | None = None
+    ) -> dict[str, object] | None:
         try:
-            response = self._http.request(method, url)
+            response = (client or self._http).request(method, url)
         except httpx.HTTPError:
             return None
         if response.status_code != 200:
@@ -275,7 +305,7 @@ class MilestoneWatch:
         if self.consumer_url is None:  # yours: the preflight its Draft answer carries
             outcome = self._your_answer()
             return outcome.preflight_status == "ready" or (outcome.ok and outcome.applied)
-        data = self._json("GET", f"{self.consumer_url}/v1/preflight")
+        data = self._json("GET", f"{self.consumer_url}/v1/preflight", self._preflight_http)
         return data is not None and data.get("status") == "ready"
 
     def _enriched_draft(self) -> bool:
@@ -292,6 +322,8 @@ class WatchThread:
         self.probe = probe
         self.milestones: list[Milestone] = []
         self._http = watch_client()
+        self._preflight_http = watch_client()
+        self._watch: MilestoneWatch | None = None
         self._job: tuple[MilestoneWatch, float, float] | None = None
         self._go = threading.Event()
         self._thread = threading.Thread(target=self._run, name="restore-watch", daemon=True)
@@ -306,7 +338,8 @@ class WatchThread:
         self._go.wait()
         if self._job is not None:
             watch, started, deadline_s = self._job
-            self.milestones.extend(watch.run(started, deadline_s, self._http))
+            self._watch = watch
+            self.milestones.extend(watch.run(started, deadline_s, self._http, self._preflight_http))
 
     def join(self, timeout_s: float) -> None:
         """Wait for the watch to end."""
@@ -317,5 +350,8 @@ class WatchThread:
         if not self._go.is_set():
             self._go.set()
             self._thread.join(timeout=1.0)
+        if self._watch is not None:
+            self._watch.finish(CALL_TIMEOUT_S + 1.0)
         self.probe.close()
         self._http.close()
+        self._preflight_http.close()

@@ -231,6 +231,48 @@ def test_the_preflight_route_is_polled_at_its_own_pace_beside_the_drafts() -> No
         draft=draft,
     )
     watch.run(clock.now(), 5.0)
-    assert clock.slept["restore-watch-drafts"] == {CONSUMER_POLL_INTERVAL_S}
-    assert clock.slept[threading.current_thread().name] == {PREFLIGHT_POLL_INTERVAL_S}
+    assert clock.slept[threading.current_thread().name] == {CONSUMER_POLL_INTERVAL_S}
+    assert clock.slept["restore-watch-preflight"] == {PREFLIGHT_POLL_INTERVAL_S}
     assert PREFLIGHT_POLL_INTERVAL_S > CONSUMER_POLL_INTERVAL_S
+
+
+def test_the_watch_ends_at_the_first_enriched_draft_not_after_a_preflight_check_on_its_way() -> (
+    None
+):
+    """A preflight check sent while the fault held the consumer's call can take its whole timeout;
+    the first enriched Draft has ended the watch by then, and the restore does not wait for it."""
+    import threading
+
+    import httpx
+
+    from runner.clock import SystemClock
+
+    watch_returned = threading.Event()
+    release = threading.Event()
+    check_ended_after_watch: list[bool] = []
+
+    class SlowPreflight(TimedWatch):
+        def _preflight_ready(self) -> bool:
+            release.wait(10.0)
+            check_ended_after_watch.append(watch_returned.is_set())
+            return True
+
+    clock = SystemClock()
+    watch = SlowPreflight(
+        clock=clock,
+        memorykernel_url="http://127.0.0.1:9",
+        consumer_url="http://127.0.0.1:9",
+        expected_versions=("service.v2", "api.v1"),
+        draft=lambda: answer("ready", applied=True),
+    )
+    with httpx.Client() as http, httpx.Client() as preflight_http:
+        milestones = {
+            m.name.value: m.at_s for m in watch.run(clock.now(), 5.0, http, preflight_http)
+        }
+        watch_returned.set()
+        release.set()
+        watch.finish(5.0)
+    assert check_ended_after_watch == [True]
+    assert milestones["first_enriched_draft"] is not None
+    # the Draft proved the preflight ready; the late check's answer changed nothing reported
+    assert milestones["preflight_ready"] == milestones["first_enriched_draft"]
