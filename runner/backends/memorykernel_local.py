@@ -31,7 +31,8 @@ class MemoryKernelBinaries:
         """The command line that serves `release` on `bind` with database `db`."""
         if not self.binaries:
             return [
-                sys.executable, "-m", "runner", "serve", "memorykernel",
+                # `mkdrill serve memorykernel`'s command line, without the CLI framework to load.
+                sys.executable, "-m", "runner.reference.memorykernel",
                 "--release", release, "--bind", bind, "--db", str(db),
             ]  # fmt: skip
         binary = self.binaries.get(release)

@@ -26,7 +26,7 @@ def serve_callback() -> None:
 def serve_memorykernel(
     release: Annotated[str, typer.Option(help="MemoryKernel release tag: v0.3.2 or v0.4.0.")],
     db: Annotated[Path, typer.Option(help="SQLite database file.")] = Path(
-        "./memory_kernel.sqlite3"
+        "./memory_kernel.sqlite3"  # DEFAULT_DB of runner.reference.memorykernel.server
     ),
     bind: Annotated[str, typer.Option(help="IP:PORT to listen on.")] = "127.0.0.1:4010",
 ) -> None:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,9 +17,23 @@ START_DEADLINE_S = 20.0
 EXIT_DEADLINE_S = 10.0
 
 
-def mkdrill(*args: str) -> list[str]:
+ENTRIES = {
     # `python -m runner` is the `mkdrill` console script's entry point, without relying on PATH.
-    return [sys.executable, "-m", "runner", *args]
+    "mkdrill serve memorykernel": [sys.executable, "-m", "runner", "serve", "memorykernel"],
+    # what the local backend starts: the same command line without the CLI framework
+    "python -m runner.reference.memorykernel": [
+        sys.executable,
+        "-m",
+        "runner.reference.memorykernel",
+    ],
+}
+
+
+@pytest.fixture(params=list(ENTRIES))
+def serve_memorykernel(request: pytest.FixtureRequest) -> Callable[..., list[str]]:
+    """The argv of one entry to the reference service; every test here runs on both."""
+    prefix = ENTRIES[request.param]
+    return lambda *args: [*prefix, *args]
 
 
 def free_port() -> int:
@@ -43,13 +57,13 @@ def wait_for_health(url: str, process: subprocess.Popen[bytes]) -> dict[str, obj
 
 
 @pytest.fixture
-def served(mk_release: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def served(
+    mk_release: str, tmp_path: Path, serve_memorykernel: Callable[..., list[str]]
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A `serve memorykernel --bind --db` process and its URL, once health answers."""
     url = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
-        mkdrill(
-            "serve",
-            "memorykernel",
+        serve_memorykernel(
             "--release",
             mk_release,
             "--bind",
@@ -82,12 +96,12 @@ def test_real_command_line_answers_and_prints_nothing(
     assert stdout == b"" and stderr == b"", "no ready line, like the real service"
 
 
-def test_a_bad_database_never_stops_it_from_starting(tmp_path: Path) -> None:
+def test_a_bad_database_never_stops_it_from_starting(
+    tmp_path: Path, serve_memorykernel: Callable[..., list[str]]
+) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
-        mkdrill(
-            "serve",
-            "memorykernel",
+        serve_memorykernel(
             "--release",
             "v0.4.0",
             "--bind",
@@ -121,11 +135,11 @@ def test_a_signal_stops_it_cleanly(
     assert stdout == b"" and stderr == b""
 
 
-def test_unknown_release_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_unknown_release_exits_2_with_one_line(
+    tmp_path: Path, serve_memorykernel: Callable[..., list[str]]
+) -> None:
     result = subprocess.run(
-        mkdrill(
-            "serve",
-            "memorykernel",
+        serve_memorykernel(
             "--release",
             "v9.9.9",
             "--db",
@@ -141,15 +155,15 @@ def test_unknown_release_exits_2_with_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_port_in_use_exits_3_naming_the_address(tmp_path: Path) -> None:
+def test_port_in_use_exits_3_naming_the_address(
+    tmp_path: Path, serve_memorykernel: Callable[..., list[str]]
+) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
         result = subprocess.run(
-            mkdrill(
-                "serve",
-                "memorykernel",
+            serve_memorykernel(
                 "--release",
                 "v0.4.0",
                 "--bind",
@@ -165,3 +179,17 @@ def test_port_in_use_exits_3_naming_the_address(tmp_path: Path) -> None:
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1
     assert f"127.0.0.1:{port}" in lines[0] and "already in use" in lines[0]
+
+
+def test_the_entry_the_runner_starts_loads_no_cli_framework() -> None:
+    """Each MemoryKernel start inside a drill is part of a measured restore: no typer, no click."""
+    probe = (
+        "import sys, runner.reference.memorykernel.__main__ as entry, runner.backends.processes, "
+        "runner.reference.memorykernel.server; "
+        "print(sorted(m for m in ('typer', 'click', 'rich') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=START_DEADLINE_S
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

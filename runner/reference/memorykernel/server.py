@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 _STOP_JOIN_TIMEOUT_S = 10.0
 
+# The real binary's command-line defaults.
+DEFAULT_BIND = "127.0.0.1:4010"
+DEFAULT_DB = Path("./memory_kernel.sqlite3")
+
 
 def release_for(tag: str) -> Release:
     """The release a tag names, or a DefinitionError listing the tags there are."""
