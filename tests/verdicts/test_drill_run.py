@@ -107,11 +107,15 @@ class InstantWatch:
 
     def __init__(self, **_: object) -> None: ...
 
-    def run(self, started: float, deadline_s: float, http: object = None) -> list[Milestone]:
+    def run(
+        self, started: float, deadline_s: float, http: object = None, preflight_http: object = None
+    ) -> list[Milestone]:
         return [
             Milestone(name=name, at_s=0.01 * i, resolution_s=0.001 * i)
             for i, name in enumerate(MilestoneName, 1)
         ]
+
+    def finish(self, timeout_s: float) -> None: ...
 
 
 @pytest.fixture(autouse=True)
